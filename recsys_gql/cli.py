@@ -1,0 +1,127 @@
+"""The ``recsys-gql`` command line.
+
+The data and training commands live in the ``training`` package, which depends on
+``recsys_gql`` and never the other way round; they are imported only when such a command runs,
+so the server never loads training code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from recsys_gql.errors import RecsysError
+from recsys_gql.settings import Settings
+
+
+def _cmd_data_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from training.fetch import fetch
+
+    enrich = None
+    api_key = os.environ.get("TMDB_API_KEY")
+    if api_key:
+        from training.tmdb_step import tmdb_enricher
+
+        enrich = tmdb_enricher(api_key, settings.cache_dir)
+    source = args.source or settings.data_source
+    result = fetch(settings.data_dir / "raw", source, force=args.force, enrich=enrich)
+    verb = "already present at" if result.skipped else "installed into"
+    release = "the 2018-09-26 release" if result.official_release else "a MovieLens-shaped set"
+    overviews = "with plot overviews" if result.has_overviews else "without plot overviews"
+    print(f"ml-latest-small {verb} {result.destination} ({release}, {overviews})")
+    if result.skipped:
+        print("use --force to fetch it again")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from training.config import TrainConfig
+    from training.pipeline import is_fresh, train
+
+    config = TrainConfig.load(args.config)
+    data_dir: Path = args.data_dir or settings.raw_data_dir
+    out: Path = args.out or settings.artifacts_dir
+    if args.if_stale:
+        fresh, why = is_fresh(out, data_dir, config)
+        if fresh:
+            print(f"artifacts are up to date: {why}")
+            return 0
+        print(f"training: {why}")
+    result = train(
+        data_dir,
+        out,
+        config,
+        cache_dir=None if args.no_cache else settings.cache_dir,
+        show_progress=not args.quiet,
+    )
+    total = sum(stage.seconds for stage in result.stages)
+    print(f"run {result.manifest.run_id} written to {result.run_dir} in {total:.1f}s")
+    print(f"{out / 'current'} -> {result.run_dir.name}")
+    return 0
+
+
+def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.artifacts import verify
+
+    path: Path = args.path or settings.artifacts_dir / "current"
+    manifest = verify(path.resolve())
+    print(f"{path}: run {manifest.run_id}, {len(manifest.files)} files verified")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="recsys-gql", description="Hybrid movie recommendations over GraphQL."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="raw data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser(
+        "fetch", help="put MovieLens ml-latest-small into <data-dir>/raw/ml-latest-small"
+    )
+    fetch.add_argument(
+        "--source",
+        help="local folder or zip to copy from (default: $RECSYS_GQL_DATA_SOURCE, else download)",
+    )
+    fetch.add_argument("--force", action="store_true", help="replace an existing copy")
+    fetch.set_defaults(handler=_cmd_data_fetch)
+
+    train = commands.add_parser("train", help="train and publish artifacts/current")
+    train.add_argument("--data-dir", type=Path, help="MovieLens-shaped folder")
+    train.add_argument("--out", type=Path, help="artifacts root (default: artifacts)")
+    train.add_argument("--config", type=Path, help="TOML file overriding the defaults")
+    train.add_argument(
+        "--if-stale", action="store_true", help="do nothing when current is valid and up to date"
+    )
+    train.add_argument("--no-cache", action="store_true", help="ignore the embedding cache")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(handler=_cmd_train)
+
+    artifacts = commands.add_parser("artifacts", help="inspect artifacts")
+    artifact_commands = artifacts.add_subparsers(dest="artifacts_command", required=True)
+    check = artifact_commands.add_parser("verify", help="verify every file of a run")
+    check.add_argument("path", nargs="?", type=Path, help="run folder (default: current)")
+    check.set_defaults(handler=_cmd_artifacts_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``recsys-gql`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args, Settings()))
+    except RecsysError as exc:
+        print(f"recsys-gql: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recsys-gql: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

