@@ -1,0 +1,57 @@
+"""The data step and training on the real ml-latest-small, through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys_gql.artifacts import ArtifactDir
+from recsys_gql.cli import main
+from recsys_gql.recsys.vocab import IdVocab
+
+pytestmark = pytest.mark.integration
+
+
+def test_fetch_then_train_on_ml_latest_small(
+    real_data_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    assert main(["data", "fetch", "--source", str(real_data_source)]) == 0
+    raw = tmp_path / "data" / "raw" / "ml-latest-small"
+    assert (raw / "overviews.csv").is_file()
+    assert main(["train", "--quiet"]) == 0
+
+    run = ArtifactDir.open(tmp_path / "artifacts" / "current")
+    manifest = run.manifest
+    assert manifest.counts == {
+        "movies": 9742,
+        "users": 610,
+        "ratings": 100_836,
+        "embedding_dim": 384,
+        "factors": manifest.config["als"]["factors"],
+        "genres": 19,
+    }
+    embeddings = run.array("embeddings.npy")
+    assert embeddings.shape == (9742, 384)
+    assert embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-4)
+    assert run.array("user_factors.npy").shape[0] == 610
+    assert run.array("item_factors.npy").shape[0] == 9742
+    assert manifest.data.files["ratings.csv"] == (
+        "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646"
+    )
+    movies = IdVocab(run.array("movie_ids.npy"))
+    # Toy Story's nearest plot neighbours include another Toy Story
+    toy_story, toy_story_2 = movies.index(1), movies.index(3114)
+    assert toy_story is not None
+    assert toy_story_2 is not None
+    nearest = np.argsort(-(embeddings @ embeddings[toy_story]))[1:6]
+    assert toy_story_2 in nearest.tolist()
+
+    # a second `train --if-stale` sees nothing to do, and the data step reuses its copy
+    assert main(["train", "--if-stale", "--quiet"]) == 0
+    assert ArtifactDir.open(tmp_path / "artifacts" / "current").manifest.run_id == (manifest.run_id)
+    assert main(["data", "fetch", "--source", str(real_data_source)]) == 0

@@ -1,0 +1,145 @@
+"""The artifact manifest round-trips and every kind of damage is refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys_gql.artifacts import (
+    MANIFEST_NAME,
+    ArtifactDir,
+    ArtifactWriter,
+    DataFingerprint,
+    publish,
+    read_manifest,
+    verify,
+)
+from recsys_gql.errors import ArtifactError
+
+
+def make_run(directory: Path) -> dict[str, object]:
+    writer = ArtifactWriter(directory)
+    factors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ids = np.array([3, 5, 9, 11], dtype=np.int64)
+    matrix = sp.csr_matrix(np.array([[0, 1.5], [2.0, 0]], dtype=np.float32))
+    writer.save_array("factors.npy", factors)
+    writer.save_array("ids.npy", ids)
+    writer.save_sparse("ratings.npz", matrix)
+    writer.save_json("genres.json", ["Comedy", "Drama"])
+    (directory / "index.bin").write_bytes(b"\x00\x01index")
+    writer.add_file("index.bin", (4, 3))
+    writer.finalize(
+        run_id="run-1",
+        libraries={"numpy": np.__version__},
+        config={"als": {"factors": 3}},
+        data=DataFingerprint(sha256="ab" * 32, files={"ratings.csv": "cd" * 32}),
+        counts={"movies": 4},
+        models={"collaborative": "test"},
+    )
+    return {"factors": factors, "ids": ids, "matrix": matrix}
+
+
+def test_manifest_round_trips(tmp_path: Path) -> None:
+    saved = make_run(tmp_path / "run")
+    run = ArtifactDir.open(tmp_path / "run")
+    manifest = run.manifest
+    assert manifest.run_id == "run-1"
+    assert manifest.config == {"als": {"factors": 3}}
+    assert manifest.files["factors.npy"].shape == (4, 3)
+    assert manifest.files["factors.npy"].dtype == "float32"
+    assert manifest.files["ratings.npz"].shape == (2, 2)
+    assert manifest.files["index.bin"].kind == "binary"
+    np.testing.assert_array_equal(run.array("factors.npy"), saved["factors"])
+    np.testing.assert_array_equal(run.array("ids.npy"), saved["ids"])
+    assert (run.sparse("ratings.npz") != saved["matrix"]).nnz == 0
+    assert run.json("genres.json") == ["Comedy", "Drama"]
+    # the JSON on disk parses back into an equal manifest
+    assert read_manifest(tmp_path / "run") == manifest
+
+
+def test_object_arrays_are_refused(tmp_path: Path) -> None:
+    writer = ArtifactWriter(tmp_path)
+    with pytest.raises(ValueError, match="pickle"):
+        writer.save_array("bad.npy", np.array([{"a": 1}], dtype=object))
+
+
+@pytest.mark.parametrize("victim", ["factors.npy", "ids.npy", "ratings.npz", "index.bin"])
+def test_a_tampered_file_is_refused_by_name(tmp_path: Path, victim: str) -> None:
+    make_run(tmp_path)
+    path = tmp_path / victim
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, one flipped bit pattern
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=rf"{victim} does not match its sha256") as err:
+        ArtifactDir.open(tmp_path)
+    assert err.value.path == str(path)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    (tmp_path / "ids.npy").unlink()
+    with pytest.raises(ArtifactError, match=r"ids\.npy is missing"):
+        verify(tmp_path)
+
+
+def test_a_truncated_file_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    path = tmp_path / "factors.npy"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(ArtifactError, match=r"factors\.npy is \d+ bytes, the manifest says"):
+        verify(tmp_path)
+
+
+def test_an_array_of_another_shape_is_refused_even_with_a_matching_hash(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    np.save(tmp_path / "factors.npy", np.zeros((3, 4), dtype=np.float32))
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    # a forger who also rewrites the hash and size still trips over the recorded shape
+    from recsys_gql.artifacts import sha256_file
+
+    entry = manifest["files"]["factors.npy"]
+    entry["sha256"] = sha256_file(tmp_path / "factors.npy")
+    entry["bytes"] = (tmp_path / "factors.npy").stat().st_size
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"holds float32\[3, 4\], the manifest says"):
+        verify(tmp_path)
+
+
+def test_missing_manifest_and_other_schema_versions_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="does not exist"):
+        verify(tmp_path / "nowhere")
+    make_run(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    manifest["schema_version"] = 999
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="schema version 999"):
+        verify(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text("{ not json")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        verify(tmp_path)
+    (tmp_path / MANIFEST_NAME).unlink()
+    with pytest.raises(ArtifactError, match=r"manifest\.json is missing"):
+        verify(tmp_path)
+
+
+def test_unlisted_files_cannot_be_loaded(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    np.save(tmp_path / "extra.npy", np.zeros(2))
+    run = ArtifactDir.open(tmp_path)
+    with pytest.raises(ArtifactError, match=r"lists no file 'extra\.npy'"):
+        run.array("extra.npy")
+
+
+def test_publish_points_current_at_the_new_run(tmp_path: Path) -> None:
+    make_run(tmp_path / "run-a")
+    make_run(tmp_path / "run-b")
+    link = publish(tmp_path / "run-a", tmp_path)
+    assert link.resolve() == (tmp_path / "run-a").resolve()
+    publish(tmp_path / "run-b", tmp_path)
+    assert (tmp_path / "current").resolve() == (tmp_path / "run-b").resolve()
+    assert ArtifactDir.open(tmp_path / "current").directory == (tmp_path / "run-b").resolve()
+    assert not list(tmp_path.glob(".current*"))
