@@ -50,3 +50,23 @@ class ConfigError(RecsysError):
     """A training configuration file is unreadable or invalid."""
 
     code = "CONFIG_INVALID"
+
+
+class InvalidArgument(RecsysError):
+    """A request argument is out of range or malformed; ``field`` names it."""
+
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownMovie(RecsysError):
+    """A movie id that is not in the catalog."""
+
+    code = "MOVIE_NOT_FOUND"
+
+    def __init__(self, movie_id: int) -> None:
+        super().__init__(f"movie {movie_id} does not exist")
+        self.movie_id = movie_id

@@ -6,7 +6,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,6 +15,28 @@ from recsys_gql.errors import ConfigError
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _validate(model: type[_M], raw: dict[str, Any], path: Path) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
 
 
 class TextConfig(_Section):
@@ -74,6 +96,15 @@ class TfidfConfig(_Section):
     ngram_max: int = Field(2, ge=1, le=3)
 
 
+class HybridConfig(_Section):
+    """Serving defaults of the blend; ``recsys-gql evaluate`` tunes alpha and ramp."""
+
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
+    ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
+    normalisation: Literal["cdf", "minmax"] = "cdf"
+    profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
+
+
 class TrainConfig(_Section):
     """Everything that determines a training run's output."""
 
@@ -84,27 +115,41 @@ class TrainConfig(_Section):
     als: AlsConfig = AlsConfig()
     popularity: PopularityConfig = PopularityConfig()
     tfidf: TfidfConfig = TfidfConfig()
+    hybrid: HybridConfig = HybridConfig()
 
     @classmethod
     def load(cls, path: Path | None) -> TrainConfig:
         """Defaults, overridden by a TOML file when ``path`` is given."""
         if path is None:
             return cls()
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{path}: {problems}") from exc
+        raw = _read_toml(path)
+        raw.pop("evaluation", None)  # read by EvalConfig; it does not shape the artifacts
+        return _validate(cls, raw, path)
 
     def digest(self) -> str:
         """A stable hash of the configuration, used to tell whether artifacts are stale."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EvalConfig(_Section):
+    """The offline evaluation protocol and its tuning grids (``[evaluation]`` in the TOML)."""
+
+    holdout: float = Field(0.2, gt=0.0, lt=1.0, description="latest share held out per user")
+    relevant_threshold: float = Field(4.0, description="a held-out rating >= this is relevant")
+    alphas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
+    ramps: list[float] = Field(default_factory=lambda: [0.0, 2.0, 5.0, 10.0, 20.0, 50.0])
+    normalisations: list[Literal["cdf", "minmax"]] = ["cdf", "minmax"]
+    als_factors: list[int] = Field(default_factory=lambda: [32, 64, 128])
+    als_regularization: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
+    als_alpha: list[float] = Field(default_factory=lambda: [1.0, 5.0, 20.0])
+    als_weighting: list[Literal["binary", "rating", "log"]] = ["rating", "binary"]
+    ease_lambdas: list[float] = Field(default_factory=lambda: [100.0, 300.0, 1000.0, 3000.0])
+    cold_start_sizes: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
+
+    @classmethod
+    def load(cls, path: Path | None) -> EvalConfig:
+        """Defaults, overridden by the ``[evaluation]`` table of a TOML file."""
+        if path is None:
+            return cls()
+        return _validate(cls, _read_toml(path).get("evaluation", {}), path)

@@ -1,0 +1,340 @@
+"""The engine: one immutable object, loaded from a verified artifact directory, that answers
+``recommend``, ``similar``, ``search`` and ``popular``.
+
+It is pure and synchronous (no GraphQL, no database); callers pass a user's *current* ratings,
+so the engine never holds per-user state and every replica gives the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recsys_gql.artifacts import ArtifactDir, Manifest
+from recsys_gql.errors import InvalidArgument, UnknownMovie
+from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
+from recsys_gql.recsys.content import SentenceEncoder, TextEncoder, read_index
+from recsys_gql.recsys.explain import Contribution, explain
+from recsys_gql.recsys.hybrid import (
+    Normalisation,
+    normalise,
+    profile_weights,
+    ramped_alpha,
+    top_n,
+)
+from recsys_gql.recsys.vocab import IdVocab
+
+MAX_N = 100
+MAX_QUERY_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class HybridSettings:
+    """How the arms are blended; defaults come from the evaluation, via the manifest."""
+
+    alpha: float = 0.5
+    ramp: float = 5.0
+    normalisation: Normalisation = "cdf"
+    profile_shrink: float = 2.0
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> HybridSettings:
+        """Read the tuned values from ``manifest.config['hybrid']`` (and evaluation metrics)."""
+        raw: dict[str, Any] = dict(manifest.config.get("hybrid", {}))
+        tuned = manifest.metrics.get("chosen", {})
+        raw.update({k: v for k, v in tuned.items() if k in {"alpha", "ramp"}})
+        known = {
+            k: raw[k] for k in ("alpha", "ramp", "normalisation", "profile_shrink") if k in raw
+        }
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended movie with both arms' normalised scores and why it was chosen."""
+
+    movie_id: int
+    score: float
+    collab_score: float
+    content_score: float
+    because: list[Contribution] = field(default_factory=list)
+    source: str = "hybrid"
+    """``hybrid`` or ``popularity`` (a cold-start answer)."""
+
+
+@dataclass(frozen=True)
+class ScoredMovie:
+    """A movie and a similarity or popularity score."""
+
+    movie_id: int
+    score: float
+
+
+def _check_n(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise InvalidArgument("n", f"must be an integer from 1 to {MAX_N}")
+    if not 1 <= int(n) <= MAX_N:
+        raise InvalidArgument("n", f"must be from 1 to {MAX_N}, got {n}")
+    return int(n)
+
+
+class Engine:
+    """Hybrid recommender over one artifact run. Thread-safe for concurrent reads."""
+
+    def __init__(
+        self,
+        artifacts: ArtifactDir,
+        *,
+        encoder: TextEncoder | None = None,
+        settings: HybridSettings | None = None,
+    ) -> None:
+        manifest = artifacts.manifest
+        self.manifest = manifest
+        self.settings = settings or HybridSettings.from_manifest(manifest)
+        self.movies = IdVocab(artifacts.array("movie_ids.npy"))
+        self.users = IdVocab(artifacts.array("user_ids.npy"))
+        self.embeddings: npt.NDArray[np.float32] = artifacts.array("embeddings.npy")
+        self.index = read_index(artifacts.path("content.faiss"))
+        als = manifest.config["als"]
+        self.collab = CollaborativeModel(
+            artifacts.array("item_factors.npy"),
+            regularization=float(als["regularization"]),
+            alpha=float(als["alpha"]),
+            weighting=str(als["weighting"]),
+        )
+        self.train_ratings = artifacts.sparse("user_ratings.npz")
+        self.popularity_count: npt.NDArray[np.int32] = artifacts.array("popularity_count.npy")
+        self.popularity_mean: npt.NDArray[np.float32] = artifacts.array("popularity_mean.npy")
+        self.popularity_score: npt.NDArray[np.float32] = artifacts.array("popularity_score.npy")
+        self._popular_order = np.argsort(-self.popularity_score, kind="stable")
+        self.genre_names: list[str] = list(artifacts.json("genres.json"))
+        self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
+        self.movie_genres: npt.NDArray[np.uint8] = artifacts.array("movie_genres.npy")
+        self.movie_years: npt.NDArray[np.int16] = artifacts.array("movie_years.npy")
+        ratings = self.train_ratings.data
+        self.global_mean = float(ratings.mean()) if ratings.size else 3.5
+        self._encoder = encoder
+        self._encoder_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, *, encoder: TextEncoder | None = None) -> Engine:
+        """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
+        return cls(ArtifactDir.open(path), encoder=encoder)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def training_ratings(self, user_id: int) -> dict[int, float]:
+        """The ratings the model was trained on for ``user_id`` (empty for unknown users)."""
+        row = self.users.index(user_id)
+        if row is None:
+            return {}
+        start, end = self.train_ratings.indptr[row], self.train_ratings.indptr[row + 1]
+        items = self.train_ratings.indices[start:end]
+        values = self.train_ratings.data[start:end]
+        return {self.movies.id_of(int(i)): float(v) for i, v in zip(items, values, strict=True)}
+
+    def _rated_rows(
+        self, ratings: Mapping[int, float]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        rows, values = [], []
+        for movie_id, rating in ratings.items():
+            row = self.movies.index(movie_id)
+            if row is not None and math.isfinite(rating):
+                rows.append(row)
+                values.append(rating)
+        return np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.float32)
+
+    def candidate_mask(
+        self,
+        genres: Sequence[str] | None = None,
+        year_range: tuple[int | None, int | None] | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Movies passing the genre (any of) and year filters; raises on bad filters."""
+        mask = np.ones(len(self.movies), dtype=bool)
+        if genres:
+            columns = []
+            for genre in genres:
+                column = self._genre_lookup.get(str(genre).strip().casefold())
+                if column is None:
+                    raise InvalidArgument(
+                        "genres", f"unknown genre {genre!r}; known: {', '.join(self.genre_names)}"
+                    )
+                columns.append(column)
+            mask &= self.movie_genres[:, columns].any(axis=1)
+        if year_range is not None:
+            low, high = year_range
+            for name, bound in (("yearFrom", low), ("yearTo", high)):
+                if bound is not None and (isinstance(bound, bool) or not 1800 <= bound <= 2200):
+                    raise InvalidArgument(name, f"must be a year from 1800 to 2200, got {bound}")
+            if low is not None and high is not None and low > high:
+                raise InvalidArgument("yearFrom", f"{low} is after yearTo {high}")
+            known = self.movie_years > 0
+            if low is not None:
+                mask &= known & (self.movie_years >= low)
+            if high is not None:
+                mask &= known & (self.movie_years <= high)
+        return mask
+
+    # -- operations -------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: int,
+        n: int = 10,
+        alpha: float | None = None,
+        ratings: Mapping[int, float] | None = None,
+        genres: Sequence[str] | None = None,
+        year_range: tuple[int | None, int | None] | None = None,
+        exclude_rated: bool = True,
+    ) -> list[Recommendation]:
+        """Top-``n`` movies for a user whose current ratings are ``ratings`` (by default the
+        training ratings). ``alpha`` overrides the ramped default share of the collab arm."""
+        n = _check_n(n)
+        if alpha is not None and (
+            isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
+        ):
+            raise InvalidArgument("alpha", f"must be a finite number from 0 to 1, got {alpha}")
+        current = self.training_ratings(user_id) if ratings is None else ratings
+        rows, values = self._rated_rows(current)
+        mask = self.candidate_mask(genres, year_range)
+        if exclude_rated and rows.size:
+            mask[rows] = False
+        candidates = np.flatnonzero(mask)
+        if rows.size == 0:
+            return self._popular_recommendations(candidates, n)
+        a = (
+            alpha
+            if alpha is not None
+            else ramped_alpha(self.settings.alpha, int(rows.size), self.settings.ramp)
+        )
+        arms = self.arm_scores(rows, values)
+        collab = normalise(arms.collab[candidates], self.settings.normalisation)
+        content = normalise(arms.content[candidates], self.settings.normalisation)
+        blended = a * collab + (1.0 - a) * content
+        best = top_n(blended, n)
+        targets = candidates[best]
+        because = explain(self, arms, targets, rows, a)
+        return [
+            Recommendation(
+                movie_id=self.movies.id_of(int(t)),
+                score=float(blended[b]),
+                collab_score=float(collab[b]),
+                content_score=float(content[b]),
+                because=because[k],
+            )
+            for k, (t, b) in enumerate(zip(targets, best, strict=True))
+        ]
+
+    def arm_scores(self, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> ArmScores:
+        """Raw collab (fold-in) and content (profile) scores of every movie for one user."""
+        return arm_scores(
+            self.collab, self.embeddings, rows, values, self.global_mean, self.settings
+        )
+
+    def _popular_recommendations(
+        self, candidates: npt.NDArray[np.int64], n: int
+    ) -> list[Recommendation]:
+        scores = self.popularity_score[candidates]
+        best = top_n(scores, n)
+        normalised = normalise(scores, self.settings.normalisation)
+        return [
+            Recommendation(
+                movie_id=self.movies.id_of(int(candidates[b])),
+                score=float(normalised[b]),
+                collab_score=0.0,
+                content_score=0.0,
+                source="popularity",
+            )
+            for b in best
+        ]
+
+    def popular(self, n: int = 10, genres: Sequence[str] | None = None) -> list[ScoredMovie]:
+        """The ``n`` movies with the best Bayesian-average rating, optionally of some genres."""
+        n = _check_n(n)
+        mask = self.candidate_mask(genres)
+        order = self._popular_order[mask[self._popular_order]][:n]
+        return [
+            ScoredMovie(self.movies.id_of(int(i)), float(self.popularity_score[i])) for i in order
+        ]
+
+    def similar(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
+        """The ``n`` movies whose embeddings are closest to ``movie_id``'s (cosine)."""
+        n = _check_n(n)
+        row = self.movies.index(movie_id)
+        if row is None:
+            raise UnknownMovie(movie_id)
+        scores, rows = self.index.search(self.embeddings[row : row + 1], n + 1)
+        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)]
+        return [ScoredMovie(self.movies.id_of(r), s) for r, s in hits if r not in (row, -1)][:n]
+
+    def search(self, text: str, n: int = 10) -> list[ScoredMovie]:
+        """Movies whose text is closest in meaning to free ``text``."""
+        n = _check_n(n)
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidArgument("query", "must not be empty")
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidArgument(
+                "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
+            )
+        vector = self.encode_query(text.strip())
+        scores, rows = self.index.search(vector, n)
+        return [
+            ScoredMovie(self.movies.id_of(int(r)), float(s))
+            for r, s in zip(rows[0], scores[0], strict=True)
+            if r != -1
+        ]
+
+    def encode_query(self, text: str) -> npt.NDArray[np.float32]:
+        """Encode a query with the model the movies were embedded with (loaded on first use)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                emb = self.manifest.config.get("embedding", {})
+                self._encoder = SentenceEncoder(
+                    emb.get("model_path"),
+                    model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
+                    max_seq_length=int(emb.get("max_seq_length", 256)),
+                )
+            return self._encoder.encode([text])
+
+
+@dataclass(frozen=True)
+class ArmScores:
+    """Both arms' raw scores for one user, and what explanations need."""
+
+    collab: npt.NDArray[np.float32]
+    content: npt.NDArray[np.float32]
+    fold: FoldIn
+    profile_weights: npt.NDArray[np.float32]
+
+
+def arm_scores(
+    collab: CollaborativeModel,
+    embeddings: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float32],
+    global_mean: float,
+    settings: HybridSettings,
+) -> ArmScores:
+    """Score every movie with both arms for a user who rated ``rows`` with ``values``.
+
+    Shared by the engine and the offline evaluation, so what is measured is what is served.
+    """
+    fold = collab.fold_in(rows, values)
+    weights = profile_weights(values, global_mean, settings.profile_shrink)
+    profile = weights @ embeddings[rows]
+    norm = float(np.linalg.norm(profile))
+    if norm > 0:
+        content = (embeddings @ (profile / norm)).astype(np.float32)
+        weights = (weights / norm).astype(np.float32)
+    else:
+        content = np.zeros(embeddings.shape[0], dtype=np.float32)
+    return ArmScores(
+        collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
+    )
