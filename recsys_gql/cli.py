@@ -63,6 +63,28 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.config import EvalConfig, TrainConfig
+    from training.experiment import record_in_manifest, run_evaluation, write_report
+
+    artifacts: Path = args.artifacts or settings.artifacts_dir / "current"
+    results = run_evaluation(
+        args.data_dir or settings.raw_data_dir,
+        artifacts,
+        TrainConfig.load(args.config),
+        EvalConfig.load(args.config),
+    )
+    write_report(results, args.reports)
+    if not args.no_record:
+        record_in_manifest(artifacts, results)
+    hybrid, ease = results["test"]["hybrid"], results["test"]["ease_r"]
+    print(
+        f"hybrid NDCG@10 {hybrid['ndcg_at_10']:.4f} (EASE^R {ease['ndcg_at_10']:.4f}); "
+        f"report in {args.reports / 'evaluation.md'}"
+    )
+    return 0
+
+
 def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_gql.artifacts import verify
 
@@ -101,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-cache", action="store_true", help="ignore the embedding cache")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="offline evaluation and tuning report")
+    evaluate.add_argument("--data-dir", type=Path, help="MovieLens-shaped folder")
+    evaluate.add_argument("--artifacts", type=Path, help="run folder (default: current)")
+    evaluate.add_argument("--config", type=Path, help="TOML file ([evaluation] table)")
+    evaluate.add_argument("--reports", type=Path, default=Path("reports"), help="output folder")
+    evaluate.add_argument(
+        "--no-record", action="store_true", help="do not write the results into the manifest"
+    )
+    evaluate.set_defaults(handler=_cmd_evaluate)
 
     artifacts = commands.add_parser("artifacts", help="inspect artifacts")
     artifact_commands = artifacts.add_subparsers(dest="artifacts_command", required=True)

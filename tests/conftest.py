@@ -54,7 +54,7 @@ def write_tiny_movielens(folder: Path, *, seed: int = 7) -> Path:
         {
             "movieId": BLOCK_A + BLOCK_B,
             "title": [f"Family Film {i} ({1990 + i})" for i in BLOCK_A]
-            + [f"Scary Film {i} ({1980 + i})" for i in BLOCK_B],
+            + [f"Scary Film {i} ({1960 + i})" for i in BLOCK_B],
             "genres": ["Animation|Children|Comedy"] * 10 + ["Horror|Thriller"] * 10,
         }
     )

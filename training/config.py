@@ -101,7 +101,7 @@ class HybridConfig(_Section):
 
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
     ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
-    normalisation: Literal["cdf", "minmax"] = "cdf"
+    popularity_weight: float = Field(0.1, ge=0.0, description="prior in the content arm")
     profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
 
 
@@ -138,13 +138,13 @@ class EvalConfig(_Section):
     holdout: float = Field(0.2, gt=0.0, lt=1.0, description="latest share held out per user")
     relevant_threshold: float = Field(4.0, description="a held-out rating >= this is relevant")
     alphas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
-    ramps: list[float] = Field(default_factory=lambda: [0.0, 2.0, 5.0, 10.0, 20.0, 50.0])
-    normalisations: list[Literal["cdf", "minmax"]] = ["cdf", "minmax"]
-    als_factors: list[int] = Field(default_factory=lambda: [32, 64, 128])
-    als_regularization: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
-    als_alpha: list[float] = Field(default_factory=lambda: [1.0, 5.0, 20.0])
-    als_weighting: list[Literal["binary", "rating", "log"]] = ["rating", "binary"]
-    ease_lambdas: list[float] = Field(default_factory=lambda: [100.0, 300.0, 1000.0, 3000.0])
+    ramps: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0])
+    popularity_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5])
+    als_factors: list[int] = Field(default_factory=lambda: [8, 16, 32])
+    als_regularization: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0])
+    als_alpha: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5])
+    als_weighting: list[Literal["binary", "rating", "log"]] = ["rating"]
+    ease_lambdas: list[float] = Field(default_factory=lambda: [200.0, 300.0, 500.0])
     cold_start_sizes: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
 
     @classmethod

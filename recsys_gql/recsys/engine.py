@@ -23,8 +23,8 @@ from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
 from recsys_gql.recsys.hybrid import (
-    Normalisation,
     normalise,
+    popularity_prior,
     profile_weights,
     ramped_alpha,
     top_n,
@@ -41,7 +41,7 @@ class HybridSettings:
 
     alpha: float = 0.5
     ramp: float = 5.0
-    normalisation: Normalisation = "cdf"
+    popularity_weight: float = 0.1
     profile_shrink: float = 2.0
 
     @classmethod
@@ -49,9 +49,9 @@ class HybridSettings:
         """Read the tuned values from ``manifest.config['hybrid']`` (and evaluation metrics)."""
         raw: dict[str, Any] = dict(manifest.config.get("hybrid", {}))
         tuned = manifest.metrics.get("chosen", {})
-        raw.update({k: v for k, v in tuned.items() if k in {"alpha", "ramp"}})
+        raw.update({k: v for k, v in tuned.items() if k in {"alpha", "ramp", "popularity_weight"}})
         known = {
-            k: raw[k] for k in ("alpha", "ramp", "normalisation", "profile_shrink") if k in raw
+            k: raw[k] for k in ("alpha", "ramp", "popularity_weight", "profile_shrink") if k in raw
         }
         return cls(**known)
 
@@ -113,6 +113,7 @@ class Engine:
         self.popularity_count: npt.NDArray[np.int32] = artifacts.array("popularity_count.npy")
         self.popularity_mean: npt.NDArray[np.float32] = artifacts.array("popularity_mean.npy")
         self.popularity_score: npt.NDArray[np.float32] = artifacts.array("popularity_score.npy")
+        self.prior = popularity_prior(self.popularity_count)
         self._popular_order = np.argsort(-self.popularity_score, kind="stable")
         self.genre_names: list[str] = list(artifacts.json("genres.json"))
         self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
@@ -215,8 +216,8 @@ class Engine:
             else ramped_alpha(self.settings.alpha, int(rows.size), self.settings.ramp)
         )
         arms = self.arm_scores(rows, values)
-        collab = normalise(arms.collab[candidates], self.settings.normalisation)
-        content = normalise(arms.content[candidates], self.settings.normalisation)
+        collab = normalise(arms.collab[candidates])
+        content = normalise(arms.content[candidates])
         blended = a * collab + (1.0 - a) * content
         best = top_n(blended, n)
         targets = candidates[best]
@@ -235,7 +236,7 @@ class Engine:
     def arm_scores(self, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> ArmScores:
         """Raw collab (fold-in) and content (profile) scores of every movie for one user."""
         return arm_scores(
-            self.collab, self.embeddings, rows, values, self.global_mean, self.settings
+            self.collab, self.embeddings, rows, values, self.global_mean, self.settings, self.prior
         )
 
     def _popular_recommendations(
@@ -243,7 +244,7 @@ class Engine:
     ) -> list[Recommendation]:
         scores = self.popularity_score[candidates]
         best = top_n(scores, n)
-        normalised = normalise(scores, self.settings.normalisation)
+        normalised = normalise(scores)
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(candidates[b])),
@@ -321,6 +322,7 @@ def arm_scores(
     values: npt.NDArray[np.float32],
     global_mean: float,
     settings: HybridSettings,
+    prior: npt.NDArray[np.float32] | None = None,
 ) -> ArmScores:
     """Score every movie with both arms for a user who rated ``rows`` with ``values``.
 
@@ -335,6 +337,8 @@ def arm_scores(
         weights = (weights / norm).astype(np.float32)
     else:
         content = np.zeros(embeddings.shape[0], dtype=np.float32)
+    if prior is not None and settings.popularity_weight > 0:
+        content = content + np.float32(settings.popularity_weight) * prior
     return ArmScores(
         collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
     )

@@ -10,21 +10,14 @@ import pytest
 from recsys_gql.artifacts import ArtifactDir
 from recsys_gql.cli import main
 from recsys_gql.recsys.vocab import IdVocab
+from tests.integration.conftest import RealRun
 
 pytestmark = pytest.mark.integration
 
 
-def test_fetch_then_train_on_ml_latest_small(
-    real_data_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RECSYS_GQL_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    assert main(["data", "fetch", "--source", str(real_data_source)]) == 0
-    raw = tmp_path / "data" / "raw" / "ml-latest-small"
-    assert (raw / "overviews.csv").is_file()
-    assert main(["train", "--quiet"]) == 0
-
-    run = ArtifactDir.open(tmp_path / "artifacts" / "current")
+def test_fetch_then_train_on_ml_latest_small(real_run: RealRun, real_data_source: Path) -> None:
+    assert (real_run.raw / "overviews.csv").is_file()
+    run = ArtifactDir.open(real_run.current)
     manifest = run.manifest
     assert manifest.counts == {
         "movies": 9742,
@@ -51,7 +44,11 @@ def test_fetch_then_train_on_ml_latest_small(
     nearest = np.argsort(-(embeddings @ embeddings[toy_story]))[1:6]
     assert toy_story_2 in nearest.tolist()
 
-    # a second `train --if-stale` sees nothing to do, and the data step reuses its copy
+
+def test_a_second_train_and_fetch_reuse_what_exists(
+    real_run: RealRun, real_data_source: Path
+) -> None:
+    before = ArtifactDir.open(real_run.current).manifest.run_id
     assert main(["train", "--if-stale", "--quiet"]) == 0
-    assert ArtifactDir.open(tmp_path / "artifacts" / "current").manifest.run_id == (manifest.run_id)
+    assert ArtifactDir.open(real_run.current).manifest.run_id == before
     assert main(["data", "fetch", "--source", str(real_data_source)]) == 0

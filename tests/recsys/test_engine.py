@@ -1,0 +1,188 @@
+"""Known-answer tests of the engine on the tiny two-taste data set."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsys_gql.errors import InvalidArgument, UnknownMovie
+from recsys_gql.recsys.content import SentenceEncoder
+from recsys_gql.recsys.engine import Engine, HybridSettings
+from recsys_gql.recsys.hybrid import normalise
+from tests.conftest import BLOCK_A, BLOCK_B, USERS_A, write_tiny_movielens
+from training.config import TrainConfig
+from training.pipeline import train
+
+CONFIG = TrainConfig.model_validate(
+    {"als": {"factors": 2, "iterations": 15, "regularization": 1.0}}
+)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, sentence_encoder: SentenceEncoder) -> Engine:
+    root = tmp_path_factory.mktemp("engine")
+    data = write_tiny_movielens(root / "data")
+    train(
+        data,
+        root / "artifacts",
+        CONFIG,
+        cache_dir=None,
+        encoder_factory=lambda _: sentence_encoder,
+        report=lambda _: None,
+        show_progress=False,
+    )
+    return Engine.load(root / "artifacts" / "current", encoder=sentence_encoder)
+
+
+def ids(recs: list) -> list[int]:  # type: ignore[type-arg]
+    return [r.movie_id for r in recs]
+
+
+def test_alpha_zero_is_the_content_ranking_and_one_the_collab_ranking(engine: Engine) -> None:
+    user = USERS_A[0]
+    ratings = engine.training_ratings(user)
+    rows, values = engine._rated_rows(ratings)
+    arms = engine.arm_scores(rows, values)
+    unseen = [m for m in BLOCK_A + BLOCK_B if m not in ratings]
+    cols = engine.movies.indices(unseen)
+    by_content = [unseen[i] for i in np.argsort(-arms.content[cols], kind="stable")]
+    by_collab = [unseen[i] for i in np.argsort(-arms.collab[cols], kind="stable")]
+    assert ids(engine.recommend(user, n=len(unseen), alpha=0.0)) == by_content
+    assert ids(engine.recommend(user, n=len(unseen), alpha=1.0)) == by_collab
+    half = engine.recommend(user, n=5, alpha=0.5)
+    for rec in half:
+        assert rec.score == pytest.approx(0.5 * rec.collab_score + 0.5 * rec.content_score)
+        assert 0.0 <= rec.collab_score <= 1.0
+        assert 0.0 <= rec.content_score <= 1.0
+
+
+def test_a_user_gets_their_own_taste(engine: Engine) -> None:
+    recs = engine.recommend(USERS_A[0], n=4)
+    assert set(ids(recs)) <= set(BLOCK_A)
+
+
+def test_folding_in_a_new_taste_moves_its_movies_up(engine: Engine) -> None:
+    user = USERS_A[0]
+    before = engine.training_ratings(user)
+    unseen = len(BLOCK_A + BLOCK_B) - len(before)
+    rank_before = ids(engine.recommend(user, n=unseen, ratings=before))
+    after = {**before, **{m: 5.0 for m in BLOCK_B[:3]}}
+    rank_after = ids(engine.recommend(user, n=unseen - 3, ratings=after))
+    horror = BLOCK_B[3:]
+    mean_before = np.mean([rank_before.index(m) for m in horror])
+    mean_after = np.mean([rank_after.index(m) for m in horror])
+    assert mean_after < mean_before
+    assert rank_after[0] in horror
+
+
+def test_a_brand_new_user_with_ratings_is_folded_in(engine: Engine) -> None:
+    recs = engine.recommend(99_999, n=3, ratings={11: 5.0, 12: 5.0, 13: 4.5})
+    assert set(ids(recs)) <= set(BLOCK_B)
+    assert all(r.source == "hybrid" for r in recs)
+
+
+def test_explanations_name_movies_the_user_rated(engine: Engine) -> None:
+    ratings = engine.training_ratings(USERS_A[1])
+    for rec in engine.recommend(USERS_A[1], n=4):
+        assert 1 <= len(rec.because) <= 3
+        for contribution in rec.because:
+            assert contribution.movie_id in ratings
+            assert contribution.arm in {"collaborative", "content"}
+            assert contribution.share > 0
+        shares = [c.share for c in rec.because]
+        assert shares == sorted(shares, reverse=True)
+
+
+def test_filters_hold(engine: Engine) -> None:
+    user = USERS_A[0]
+    rated = engine.training_ratings(user)
+    horror = engine.recommend(user, n=10, genres=["horror"])
+    assert set(ids(horror)) == set(BLOCK_B)
+    early = engine.recommend(user, n=10, year_range=(1991, 1994))
+    assert set(ids(early)) == {1, 2, 3, 4} - set(rated)
+    with_rated = engine.recommend(user, n=20, exclude_rated=False)
+    assert set(rated) <= set(ids(with_rated))
+    assert not set(rated) & set(ids(engine.recommend(user, n=20)))
+
+
+def test_cold_start_users_get_popular_movies_of_the_asked_genres(engine: Engine) -> None:
+    recs = engine.recommend(123_456, n=5, genres=["Animation"])
+    assert all(r.source == "popularity" for r in recs)
+    assert set(ids(recs)) <= set(BLOCK_A)
+    popular = [m.movie_id for m in engine.popular(5, genres=["Animation"])]
+    assert ids(recs) == popular
+    scores = [m.score for m in engine.popular(20)]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_the_ramp_leans_on_content_for_few_ratings(engine: Engine) -> None:
+    ramped = engine.recommend(77_777, n=1, ratings={1: 5.0})
+    settings = engine.settings
+    assert settings.ramp > 0
+    expected_alpha = settings.alpha * 1 / (1 + settings.ramp)
+    rec = ramped[0]
+    assert rec.score == pytest.approx(
+        expected_alpha * rec.collab_score + (1 - expected_alpha) * rec.content_score, rel=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"n": 0}, "n"),
+        ({"n": 101}, "n"),
+        ({"n": 2.5}, "n"),
+        ({"n": True}, "n"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"alpha": math.nan}, "alpha"),
+        ({"alpha": math.inf}, "alpha"),
+        ({"genres": ["Westerns"]}, "genres"),
+        ({"year_range": (2000, 1990)}, "yearFrom"),
+        ({"year_range": (99, None)}, "yearFrom"),
+    ],
+)
+def test_bad_arguments_raise_typed_errors(engine: Engine, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidArgument) as err:
+        engine.recommend(USERS_A[0], **kwargs)
+    assert err.value.field == field
+    assert err.value.code == "INVALID_ARGUMENT"
+
+
+def test_similar_excludes_the_movie_and_refuses_unknown_ones(engine: Engine) -> None:
+    similar = engine.similar(11, n=5)
+    assert 11 not in [m.movie_id for m in similar]
+    assert len(similar) == 5
+    assert {m.movie_id for m in similar[:3]} <= set(BLOCK_B)
+    assert [m.score for m in similar] == sorted((m.score for m in similar), reverse=True)
+    with pytest.raises(UnknownMovie) as err:
+        engine.similar(424_242)
+    assert err.value.code == "MOVIE_NOT_FOUND"
+
+
+def test_search_finds_a_described_movie(engine: Engine) -> None:
+    hits = engine.search("a clownfish searching the ocean for his son", n=3)
+    assert hits[0].movie_id == 2
+    for text in ("", "   "):
+        with pytest.raises(InvalidArgument, match="must not be empty"):
+            engine.search(text)
+    with pytest.raises(InvalidArgument, match="at most 1000 characters"):
+        engine.search("x" * 1001)
+
+
+def test_fold_in_ranks_the_users_own_block_first(engine: Engine) -> None:
+    user = USERS_A[2]
+    rows, values = engine._rated_rows(engine.training_ratings(user))
+    fold = engine.collab.fold_in(rows, values)
+    assert fold.factor.shape == (CONFIG.als.factors,)
+    scores = engine.collab.scores(fold)
+    # the folded-in factor ranks this user's own block first, as training did
+    assert set(engine.movies.ids[np.argsort(-scores)[:10]].tolist()) == set(BLOCK_A)
+
+
+def test_hybrid_settings_come_from_the_manifest(engine: Engine) -> None:
+    assert engine.settings == HybridSettings(**CONFIG.hybrid.model_dump())
+    constant = normalise(np.ones(4, dtype=np.float32))
+    assert constant.tolist() == [0.0, 0.0, 0.0, 0.0]
