@@ -69,10 +69,10 @@ class IndexConfig(_Section):
 class AlsConfig(_Section):
     """implicit's ALS on a confidence-weighted user x movie matrix."""
 
-    factors: int = Field(64, ge=2, le=1024)
-    regularization: float = Field(0.05, ge=0.0)
+    factors: int = Field(16, ge=2, le=1024)
+    regularization: float = Field(20.0, ge=0.0)
     iterations: int = Field(20, ge=1, le=500)
-    alpha: float = Field(2.0, gt=0.0, description="confidence scale of observed entries")
+    alpha: float = Field(0.5, gt=0.0, description="confidence scale of observed entries")
     weighting: Literal["binary", "rating", "log"] = Field(
         "rating", description="value per rating before alpha: 1, the rating, or log1p(rating)"
     )
@@ -100,8 +100,8 @@ class HybridConfig(_Section):
     """Serving defaults of the blend; ``recsys-gql evaluate`` tunes alpha and ramp."""
 
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
-    ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
-    popularity_weight: float = Field(0.1, ge=0.0, description="prior in the content arm")
+    ramp: float = Field(10.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
+    popularity_weight: float = Field(0.2, ge=0.0, description="prior in the content arm")
     profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
 
 

@@ -21,6 +21,7 @@ from training.data import load_movielens
 from training.evaluate import (
     NormalisedArms,
     SplitData,
+    cold_slices,
     cold_start_study,
     compute_arms,
     ease_scores,
@@ -59,10 +60,12 @@ def run_evaluation(
            f"{als.weighting} weighting")  # fmt: skip
     shrink = train_config.hybrid.profile_shrink
     fitted = fit_als(val.train, als, show_progress=False)
-    val_arms = compute_arms(
-        val, fitted.item_factors, als, embeddings, HybridSettings(profile_shrink=shrink)
+    base = HybridSettings(profile_shrink=shrink)
+    val_arms = compute_arms(val, fitted.item_factors, als, embeddings, base)
+    val_cold = cold_slices(
+        val, fit_part, fitted.item_factors, als, embeddings, base, config.cold_start_sizes
     )
-    chosen, blend_trials = tune_blend(val, val_arms, config)
+    chosen, blend_trials = tune_blend((val, val_arms), val_cold, config)
     report(
         f"blend: alpha {chosen['alpha']}, ramp {chosen['ramp']}, "
         f"popularity weight {chosen['popularity_weight']}"
@@ -93,9 +96,10 @@ def run_evaluation(
         f"{alpha:.1f}": split.score(normalised.blend(alpha, 0.0)).as_dict()
         for alpha in config.alphas
     }
-    cold = cold_start_study(
+    test_cold = cold_slices(
         split, train, final.item_factors, als, embeddings, settings, config.cold_start_sizes
     )
+    cold = cold_start_study(test_cold, config.cold_start_sizes, settings)
     return {
         "created_at": datetime.now(UTC).isoformat(),
         "run_id": artifacts.manifest.run_id,

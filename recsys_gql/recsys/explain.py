@@ -41,6 +41,27 @@ def _shares(terms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return shares
 
 
+SORT_WHOLE_ROWS_UP_TO = 128
+"""Rows this short are sorted whole; longer ones go through :func:`_top_columns`' partition."""
+
+
+def _top_columns(values: npt.NDArray[np.float64], limit: int) -> npt.NDArray[np.intp]:
+    """Per row, the first ``limit`` columns of a stable descending sort, i.e. exactly
+    ``np.argsort(-values, axis=1, kind="stable")[:, :limit]`` (ties keep column order), but
+    sorting only the few columns that reach each row's ``limit``-th largest value."""
+    n_rows, n_cols = values.shape
+    if limit <= 0 or n_cols <= max(limit, SORT_WHOLE_ROWS_UP_TO) or np.isnan(values).any():
+        whole: npt.NDArray[np.intp] = np.argsort(-values, axis=1, kind="stable")[:, :limit]
+        return whole
+    kth = -np.partition(-values, limit - 1, axis=1)[:, limit - 1 : limit]
+    at, cols = np.nonzero(values >= kth)  # every tie at the threshold, columns ascending
+    order = np.lexsort((cols, -values[at, cols], at))  # by row, then value down, then column
+    at, cols = at[order], cols[order]
+    starts = np.searchsorted(at, np.arange(n_rows))  # each row has at least ``limit`` entries
+    top: npt.NDArray[np.intp] = cols[starts[:, None] + np.arange(limit)]
+    return top
+
+
 def explain(
     engine: Engine,
     arms: ArmScores,
@@ -56,18 +77,21 @@ def explain(
     similarity = engine.embeddings[targets].astype(np.float64) @ engine.embeddings[rows].T
     content = (1.0 - alpha) * _shares(similarity * arms.profile_weights)
     blended = collab + content
-    out: list[list[Contribution]] = []
-    for t in range(targets.size):
-        order = np.argsort(-blended[t], kind="stable")[:limit]
-        out.append(
-            [
-                Contribution(
-                    movie_id=engine.movies.id_of(int(rows[j])),
-                    arm="collaborative" if collab[t, j] >= content[t, j] else "content",
-                    share=float(blended[t, j]),
-                )
-                for j in order
-                if blended[t, j] > 0
-            ]
-        )
-    return out
+    order = _top_columns(blended, limit)
+    picked = np.take_along_axis(blended, order, axis=1).tolist()
+    by_collab = (
+        np.take_along_axis(collab, order, axis=1) >= np.take_along_axis(content, order, axis=1)
+    ).tolist()
+    movie_ids = engine.movies.ids[rows[order]].tolist()
+    return [
+        [
+            Contribution(
+                movie_id=movie_id,
+                arm="collaborative" if from_collab else "content",
+                share=share,
+            )
+            for movie_id, from_collab, share in zip(ids, arms_t, shares, strict=True)
+            if share > 0
+        ]
+        for ids, arms_t, shares in zip(movie_ids, by_collab, picked, strict=True)
+    ]

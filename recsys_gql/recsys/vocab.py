@@ -48,6 +48,15 @@ class IdVocab:
             raise KeyError(int(values[np.argmax(bad)]))
         return rows.astype(np.int64)
 
+    def find(self, external_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Rows of many int64 ids at once, ``-1`` for each unknown id (never raises)."""
+        values = np.asarray(external_ids, dtype=np.int64)
+        if not len(self):
+            return np.full(values.shape, -1, dtype=np.int64)
+        rows = np.searchsorted(self.ids, values)
+        np.minimum(rows, len(self) - 1, out=rows)
+        return np.where(self.ids[rows] == values, rows, -1).astype(np.int64, copy=False)
+
     def id_of(self, row: int) -> int:
         """The external id of a row."""
         return int(self.ids[row])
