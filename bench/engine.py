@@ -27,12 +27,10 @@ and a short table is printed. Close other heavy processes first: the figures are
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import total_memory_gb, write_json_atomic
 from recsys_gql.errors import RecsysError
 from recsys_gql.recsys.engine import Engine
 
@@ -88,18 +87,6 @@ def default_artifacts() -> Path:
     """``$RECSYS_GQL_ARTIFACTS_DIR/current`` when set, else ``artifacts/current`` in the repo."""
     root = os.environ.get(ARTIFACTS_ENV)
     return (Path(root) if root else REPO_ROOT / "artifacts") / "current"
-
-
-def total_memory_gb() -> float | None:
-    """Total physical memory in GB (10**9 bytes) from ``/proc/meminfo``; None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) * 1024 / 1e9, 2)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def thread_pools() -> list[JsonDict]:
@@ -248,23 +235,6 @@ def benchmark(artifacts: Path, calls: int, command: str) -> JsonDict:
         "targets": targets,
         "all_targets_met": all(t["met"] for op in targets.values() for t in op.values()),
     }
-
-
-def write_json_atomic(path: Path, payload: JsonDict) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def format_table(payload: JsonDict) -> str:

@@ -21,7 +21,6 @@ file (atomically) and prints a short table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import total_memory_gb, write_json_atomic
 from recsys_gql.errors import RecsysError
 from training.config import TrainConfig
 from training.fetch import FetchResult, fetch
@@ -51,18 +51,6 @@ JsonDict = dict[str, Any]
 def default_source() -> str:
     """``$RECSYS_GQL_DATA_SOURCE`` when set, else ``../shared/data`` beside the repository."""
     return os.environ.get(SOURCE_ENV) or str(DEFAULT_SOURCE)
-
-
-def total_memory_gb() -> float | None:
-    """Total physical memory in GB (10**9 bytes) from ``/proc/meminfo``; None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) * 1024 / 1e9, 2)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def process_peak_rss_mb() -> float:
@@ -127,25 +115,6 @@ def timed_train(
         data_dir, out_root, config, cache_dir=cache_dir, report=report, show_progress=False
     )
     return result, time.perf_counter() - start
-
-
-def write_json_atomic(path: Path, payload: JsonDict) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o644 & ~umask)  # mkstemp creates 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def format_table(runs: dict[str, JsonDict]) -> str:
