@@ -1,13 +1,15 @@
-"""Helpers shared by the benchmarks (standard library only, so importing this module cannot
-change the thread pools a benchmark is about to measure)."""
+"""Helpers shared by the benchmarks. Nothing here imports the training pipeline or torch, so
+importing it cannot change the thread pools a benchmark is about to measure."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import platform
 from pathlib import Path
 from typing import Any
+
+from recsys_gql.artifacts import atomic_write_text
 
 JsonDict = dict[str, Any]
 
@@ -25,17 +27,17 @@ def total_memory_gb() -> float | None:
 
 
 def write_json_atomic(path: Path, payload: JsonDict) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``payload`` as indented JSON to ``path`` atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def machine_info() -> JsonDict:
+    """Cores, memory and platform: the part of the machine description every benchmark shares."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "memory_gb": total_memory_gb(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }

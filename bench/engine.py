@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
 import time
@@ -39,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import total_memory_gb, write_json_atomic
+from bench.common import machine_info as shared_machine_info
+from bench.common import write_json_atomic
 from recsys_gql.errors import RecsysError
 from recsys_gql.recsys.engine import Engine
 
@@ -108,11 +108,7 @@ def machine_info() -> JsonDict:
     except OSError:
         load = None
     return {
-        "cpu_count": os.cpu_count(),
-        "memory_gb": total_memory_gb(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
+        **shared_machine_info(),
         "numpy": np.__version__,
         "thread_env": env_threads,
         "thread_pools": thread_pools(),

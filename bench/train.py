@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shlex
 import sys
@@ -33,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import total_memory_gb, write_json_atomic
+from bench.common import machine_info as shared_machine_info
+from bench.common import write_json_atomic
 from recsys_gql.errors import RecsysError
 from training.config import TrainConfig
 from training.fetch import FetchResult, fetch
@@ -64,14 +64,7 @@ def machine_info() -> JsonDict:
     """CPU count, memory, platform, Python version and torch's intra-op thread count."""
     import torch  # imported here: it is heavy, and the pipeline loads it anyway
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "memory_gb": total_memory_gb(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(),
-    }
+    return {**shared_machine_info(), "torch_threads": torch.get_num_threads()}
 
 
 def run_summary(result: TrainResult, wall_seconds: float, target: float) -> JsonDict:

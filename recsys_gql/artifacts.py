@@ -81,9 +81,15 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part.
+
+    The file gets the usual ``0644 & ~umask`` mode (``mkstemp`` alone would leave it 0600, and
+    a server running as another user could not read the manifest)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o644 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

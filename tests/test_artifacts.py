@@ -57,8 +57,9 @@ def test_manifest_round_trips(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run.array("ids.npy"), saved["ids"])
     assert (run.sparse("ratings.npz") != saved["matrix"]).nnz == 0
     assert run.json("genres.json") == ["Comedy", "Drama"]
-    # the JSON on disk parses back into an equal manifest
+    # the JSON on disk parses back into an equal manifest, readable by other users
     assert read_manifest(tmp_path / "run") == manifest
+    assert (tmp_path / "run" / MANIFEST_NAME).stat().st_mode & 0o044 == 0o044
 
 
 def test_object_arrays_are_refused(tmp_path: Path) -> None:
