@@ -60,6 +60,7 @@ class IndexConfig(_Section):
     """The FAISS index over movie embeddings (cosine = inner product on unit vectors)."""
 
     kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    content_neighbors: int = Field(50, ge=1, le=1000, description="neighbours per movie")
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_search: int = Field(64, ge=8, le=4096)
     ivf_nlist: int = Field(256, ge=1)
@@ -100,8 +101,10 @@ class HybridConfig(_Section):
     """Serving defaults of the blend; ``recsys-gql evaluate`` tunes alpha and ramp."""
 
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
-    ramp: float = Field(10.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
-    popularity_weight: float = Field(0.2, ge=0.0, description="prior in the content arm")
+    ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
+    popularity_weight: float = Field(
+        0.4, ge=0.0, description="prior in the content arm, faded by the same ramp"
+    )
     profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
 
 
@@ -139,7 +142,7 @@ class EvalConfig(_Section):
     relevant_threshold: float = Field(4.0, description="a held-out rating >= this is relevant")
     alphas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
     ramps: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0])
-    popularity_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5])
+    popularity_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.4])
     als_factors: list[int] = Field(default_factory=lambda: [8, 16, 32])
     als_regularization: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0])
     als_alpha: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5])

@@ -27,12 +27,14 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from recsys_gql.recsys.collaborative import CollaborativeModel
+from recsys_gql.recsys.content import ContentGraph
 from recsys_gql.recsys.engine import HybridSettings, arm_scores
 from recsys_gql.recsys.hybrid import (
     normalise_rows,
     popularity_prior,
     profile_weights,
     ramped_alpha,
+    ramped_prior_weight,
 )
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import AlsConfig, EvalConfig, PopularityConfig
@@ -110,7 +112,7 @@ def compute_arms(
     split: SplitData,
     item_factors: Matrix,
     als: AlsConfig,
-    embeddings: Matrix,
+    graph: ContentGraph,
     settings: HybridSettings,
     ratings_of: Callable[[int], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]
     | None = None,
@@ -127,7 +129,7 @@ def compute_arms(
     counts = np.zeros(split.eval_rows.size, dtype=np.int64)
     for k, row in enumerate(split.eval_rows):
         rows, values = (ratings_of or split.user_ratings)(int(row))
-        arms = arm_scores(model, embeddings, rows, values, global_mean, settings)
+        arms = arm_scores(model, graph, rows, values, global_mean, settings)
         collab[k], content[k], counts[k] = arms.collab, arms.content, rows.size
     prior = popularity_prior(split.item_counts)
     return Arms(collab=collab, content=content, n_ratings=counts, prior=prior)
@@ -135,42 +137,42 @@ def compute_arms(
 
 @dataclass
 class NormalisedArms:
-    """Arms normalised over each user's candidates, ready to blend at any α."""
+    """Arms normalised over each user's candidates as the engine does, for one ramp ``k``
+    and prior weight, ready to blend at any α."""
 
     collab: Matrix
     content: Matrix
     n_ratings: npt.NDArray[np.int64]
+    ramp: float
 
     @classmethod
     def of(
-        cls, arms: Arms, exclude: npt.NDArray[np.bool_], popularity_weight: float
+        cls,
+        arms: Arms,
+        exclude: npt.NDArray[np.bool_],
+        popularity_weight: float,
+        ramp: float,
     ) -> NormalisedArms:
-        """Add the prior to the content arm, then normalise both as the engine does."""
-        content = arms.content + np.float32(popularity_weight) * arms.prior[None, :]
+        """Add each user's ramped prior to the content arm, then normalise both arms."""
+        weights = np.array(
+            [ramped_prior_weight(popularity_weight, int(n), ramp) for n in arms.n_ratings],
+            dtype=np.float32,
+        )
+        content = arms.content + weights[:, None] * arms.prior[None, :]
         return cls(
             normalise_rows(arms.collab, exclude),
             normalise_rows(content, exclude),
             arms.n_ratings,
+            ramp,
         )
 
-    def blend(self, alpha: float, ramp: float) -> Matrix:
+    def blend(self, alpha: float) -> Matrix:
         """The served blend for every user: per-user ramped α."""
-        a = np.array([ramped_alpha(alpha, int(n), ramp) for n in self.n_ratings], dtype=np.float32)[
-            :, None
-        ]
+        a = np.array(
+            [ramped_alpha(alpha, int(n), self.ramp) for n in self.n_ratings], dtype=np.float32
+        )[:, None]
         result: Matrix = a * self.collab + (1.0 - a) * self.content
         return result
-
-
-def blend(
-    arms: Arms,
-    exclude: npt.NDArray[np.bool_],
-    alpha: float,
-    ramp: float,
-    popularity_weight: float,
-) -> Matrix:
-    """The served blend: normalise both arms over the candidates, then mix with ramped α."""
-    return NormalisedArms.of(arms, exclude, popularity_weight).blend(alpha, ramp)
 
 
 def popularity_scores(split: SplitData, config: PopularityConfig) -> Matrix:
@@ -204,7 +206,7 @@ def ease_scores(split: SplitData, lam: float) -> Matrix:
 
 
 def tune_als(
-    split: SplitData, embeddings: Matrix, config: EvalConfig, base: AlsConfig, seed: int
+    split: SplitData, graph: ContentGraph, config: EvalConfig, base: AlsConfig, seed: int
 ) -> tuple[AlsConfig, list[dict[str, Any]]]:
     """Grid-search ALS hyper-parameters by ALS-only NDCG@10 on the validation split."""
     trials: list[dict[str, Any]] = []
@@ -222,7 +224,7 @@ def tune_als(
             }
         )  # fmt: skip
         fitted = fit_als(split.train, als, show_progress=False)
-        arms = compute_arms(split, fitted.item_factors, als, embeddings, HybridSettings())
+        arms = compute_arms(split, fitted.item_factors, als, graph, HybridSettings())
         metrics = split.score(arms.collab)
         trials.append({**als.model_dump(), "ndcg_at_10": metrics.ndcg_at_10})
         if best is None or metrics.ndcg_at_10 > best[0]:
@@ -246,12 +248,13 @@ def tune_blend(
     """
     trials: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
-    for weight in config.popularity_weights:
+    for weight, ramp in itertools.product(config.popularity_weights, config.ramps):
         prepared = [
-            (split, NormalisedArms.of(arms, split.exclude, weight)) for split, arms in [full, *cold]
+            (split, NormalisedArms.of(arms, split.exclude, weight, ramp))
+            for split, arms in [full, *cold]
         ]
-        for alpha, ramp in itertools.product(config.alphas, config.ramps):
-            metrics = [split.score(arms.blend(alpha, ramp)) for split, arms in prepared]
+        for alpha in config.alphas:
+            metrics = [split.score(arms.blend(alpha)) for split, arms in prepared]
             scores = [(m.ndcg_at_10 + m.recall_at_20) / 2 for m in metrics]
             cold_mean = float(np.mean(scores[1:])) if cold else scores[0]
             objective = 0.5 * scores[0] + 0.5 * cold_mean
@@ -282,7 +285,7 @@ def cold_slices(
     train: pd.DataFrame,
     item_factors: Matrix,
     als: AlsConfig,
-    embeddings: Matrix,
+    graph: ContentGraph,
     settings: HybridSettings,
     sizes: list[int],
 ) -> list[Slice]:
@@ -305,7 +308,7 @@ def cold_slices(
             rows, values = history[row]
             return rows[:k], values[:k]
 
-        arms = compute_arms(split, item_factors, als, embeddings, settings, first_k)
+        arms = compute_arms(split, item_factors, als, graph, settings, first_k)
         exclude = np.zeros_like(split.exclude)
         for i, row in enumerate(split.eval_rows):
             exclude[i, first_k(int(row))[0]] = True
@@ -320,12 +323,10 @@ def cold_start_study(
     """On each cold slice: the ramped α against a fixed α and against each arm alone."""
     rows_out = []
     for k, (cut, arms) in zip(sizes, slices, strict=True):
-        normalised = NormalisedArms.of(arms, cut.exclude, settings.popularity_weight)
 
-        def ndcg(
-            alpha: float, ramp: float, arms: NormalisedArms = normalised, cut: SplitData = cut
-        ) -> float:
-            return cut.score(arms.blend(alpha, ramp)).ndcg_at_10
+        def ndcg(alpha: float, ramp: float, arms: Arms = arms, cut: SplitData = cut) -> float:
+            normalised = NormalisedArms.of(arms, cut.exclude, settings.popularity_weight, ramp)
+            return cut.score(normalised.blend(alpha)).ndcg_at_10
 
         rows_out.append(
             {

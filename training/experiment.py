@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from recsys_gql.artifacts import MANIFEST_NAME, ArtifactDir, atomic_write_text
+from recsys_gql.recsys.content import ContentGraph
 from recsys_gql.recsys.engine import HybridSettings
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import EvalConfig, TrainConfig
@@ -47,7 +48,9 @@ def run_evaluation(
     started = time.perf_counter()
     artifacts = ArtifactDir.open(artifacts_dir)
     items = IdVocab(artifacts.array("movie_ids.npy"))
-    embeddings = artifacts.array("embeddings.npy")
+    graph = ContentGraph(
+        artifacts.array("content_neighbors.npy"), artifacts.array("content_similarities.npy")
+    )
     tfidf = artifacts.sparse("tfidf.npz")
     data = load_movielens(data_dir)
     train, test = temporal_split(data.ratings, config.holdout)
@@ -55,15 +58,15 @@ def run_evaluation(
     val = SplitData.build(fit_part, validation, items, config.relevant_threshold)
     report(f"validation: {val.eval_rows.size} users with relevant held-out items")
 
-    als, als_trials = tune_als(val, embeddings, config, train_config.als, train_config.seed)
+    als, als_trials = tune_als(val, graph, config, train_config.als, train_config.seed)
     report(f"ALS: best {als.factors} factors, reg {als.regularization}, alpha {als.alpha}, "
            f"{als.weighting} weighting")  # fmt: skip
     shrink = train_config.hybrid.profile_shrink
     fitted = fit_als(val.train, als, show_progress=False)
     base = HybridSettings(profile_shrink=shrink)
-    val_arms = compute_arms(val, fitted.item_factors, als, embeddings, base)
+    val_arms = compute_arms(val, fitted.item_factors, als, graph, base)
     val_cold = cold_slices(
-        val, fit_part, fitted.item_factors, als, embeddings, base, config.cold_start_sizes
+        val, fit_part, fitted.item_factors, als, graph, base, config.cold_start_sizes
     )
     chosen, blend_trials = tune_blend((val, val_arms), val_cold, config)
     report(
@@ -81,23 +84,24 @@ def run_evaluation(
     )
     split = SplitData.build(train, test, items, config.relevant_threshold)
     final = fit_als(split.train, als, show_progress=False)
-    arms = compute_arms(split, final.item_factors, als, embeddings, settings)
-    normalised = NormalisedArms.of(arms, split.exclude, settings.popularity_weight)
+    arms = compute_arms(split, final.item_factors, als, graph, settings)
+    weight = settings.popularity_weight
+    served = NormalisedArms.of(arms, split.exclude, weight, settings.ramp)
     models = {
         "popularity": split.score(popularity_scores(split, train_config.popularity)),
         "als_only": split.score(arms.collab),
         "content_only": split.score(arms.content),
-        "content_prior": split.score(normalised.blend(0.0, 0.0)),
+        "content_prior": split.score(NormalisedArms.of(arms, split.exclude, weight, 0).blend(0)),
         "tfidf_content": split.score(tfidf_scores(split, tfidf, shrink)),
         "ease_r": split.score(ease_scores(split, lam)),
-        "hybrid": split.score(normalised.blend(settings.alpha, settings.ramp)),
+        "hybrid": split.score(served.blend(settings.alpha)),
     }
+    unramped = NormalisedArms.of(arms, split.exclude, weight, 0.0)
     alpha_curve = {
-        f"{alpha:.1f}": split.score(normalised.blend(alpha, 0.0)).as_dict()
-        for alpha in config.alphas
+        f"{alpha:.1f}": split.score(unramped.blend(alpha)).as_dict() for alpha in config.alphas
     }
     test_cold = cold_slices(
-        split, train, final.item_factors, als, embeddings, settings, config.cold_start_sizes
+        split, train, final.item_factors, als, graph, settings, config.cold_start_sizes
     )
     cold = cold_start_study(test_cold, config.cold_start_sizes, settings)
     return {
@@ -128,7 +132,7 @@ def run_evaluation(
 LABELS = {
     "popularity": "Popularity (Bayesian average)",
     "als_only": "ALS only (α = 1)",
-    "content_only": "Content only (embeddings)",
+    "content_only": "Content only (embedding neighbours)",
     "content_prior": "Content + popularity prior (α = 0)",
     "tfidf_content": "TF-IDF content",
     "ease_r": "EASE^R",

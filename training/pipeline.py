@@ -26,7 +26,13 @@ from recsys_gql.artifacts import (
     verify,
 )
 from recsys_gql.errors import ArtifactError
-from recsys_gql.recsys.content import SentenceEncoder, TextEncoder, build_index, write_index
+from recsys_gql.recsys.content import (
+    ContentGraph,
+    SentenceEncoder,
+    TextEncoder,
+    build_index,
+    write_index,
+)
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
 from training.data import MovieLensData, fingerprint, load_movielens
@@ -158,7 +164,11 @@ def train(
             embeddings, ix.kind, hnsw_m=ix.hnsw_m, hnsw_ef_search=ix.hnsw_ef_search,
             ivf_nlist=ix.ivf_nlist, ivf_nprobe=ix.ivf_nprobe, seed=config.seed,
         )  # fmt: skip
-        info["detail"] = f"{type(index).__name__}, {index.ntotal:,} vectors"
+        graph = ContentGraph.build(index, embeddings, ix.content_neighbors)
+        info["detail"] = (
+            f"{type(index).__name__}, {index.ntotal:,} vectors, "
+            f"{graph.neighbors.shape[1]} neighbours each"
+        )
     with timer.stage("matrix") as info:
         matrix = rating_matrix(data.ratings, users, items)
         info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
@@ -185,6 +195,8 @@ def train(
             writer.save_array("embeddings.npy", embeddings)
             write_index(index, run_dir / "content.faiss")
             writer.add_file("content.faiss", (int(index.ntotal), int(index.d)))
+            writer.save_array("content_neighbors.npy", graph.neighbors)
+            writer.save_array("content_similarities.npy", graph.similarities)
             writer.save_array("item_factors.npy", factors.item_factors)
             writer.save_array("user_factors.npy", factors.user_factors)
             writer.save_sparse("user_ratings.npz", matrix)

@@ -160,3 +160,75 @@ def read_index(path: Path) -> Any:
     import faiss
 
     return faiss.read_index(str(path))
+
+
+class ContentGraph:
+    """Each movie's ``k`` nearest other movies by embedding, with their cosine similarities.
+
+    Built once at training time, so the content arm of a recommendation is a cheap sparse sum —
+    ``score_i = Σ_j w_j · sim(i, j)`` over the user's liked movies ``j`` that have ``i`` among
+    their neighbours — instead of a product with the whole embedding matrix. A neighbourhood
+    keeps a user's separate tastes apart, where one averaged profile vector would blur them.
+    """
+
+    def __init__(
+        self, neighbors: npt.NDArray[np.int32], similarities: npt.NDArray[np.float32]
+    ) -> None:
+        if neighbors.shape != similarities.shape:
+            raise ValueError("neighbors and similarities must have the same shape")
+        self.neighbors = neighbors
+        self.similarities = similarities
+
+    @property
+    def n_items(self) -> int:
+        """Number of movies in the graph."""
+        return int(self.neighbors.shape[0])
+
+    @classmethod
+    def build(cls, index: Any, embeddings: FloatMatrix, k: int) -> ContentGraph:
+        """Search ``index`` for each movie's ``k`` nearest others (fewer in a tiny catalog)."""
+        n = embeddings.shape[0]
+        k = max(0, min(k, n - 1))
+        scores, found = index.search(np.ascontiguousarray(embeddings, dtype=np.float32), k + 1)
+        # Drop each movie itself (wherever it landed), or the last hit when it was not found.
+        is_self = (found == np.arange(n)[:, None]) | (found < 0)
+        keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+        neighbors = np.take_along_axis(found, keep, axis=1).astype(np.int32)
+        similarities = np.take_along_axis(scores, keep, axis=1).astype(np.float32)
+        return cls(neighbors, similarities)
+
+    def scores(
+        self, rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Content score of every movie for a user who liked ``rows`` with ``weights``: the
+        weighted mean similarity to the liked movies, so it does not grow with their number."""
+        liked = weights > 0
+        rows, weights = rows[liked], weights[liked]
+        if rows.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        terms = weights[:, None] * self.similarities[rows]
+        summed = np.bincount(
+            self.neighbors[rows].ravel(), weights=terms.ravel(), minlength=self.n_items
+        )
+        return (summed / float(weights.sum())).astype(np.float32)
+
+    def contributions(
+        self,
+        targets: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.int64],
+        weights: npt.NDArray[np.float32],
+    ) -> npt.NDArray[np.float64]:
+        """``[t, j]`` = what liked movie ``rows[j]`` adds to the content score of ``targets[t]``."""
+        out = np.zeros((targets.size, rows.size), dtype=np.float64)
+        if targets.size == 0 or rows.size == 0:
+            return out
+        neighbors = self.neighbors[rows]
+        hit = np.isin(neighbors, targets) & (weights > 0)[:, None]
+        liked, slot = np.nonzero(hit)
+        items = neighbors[liked, slot]
+        sorter = np.argsort(targets)
+        target_pos = sorter[np.searchsorted(targets, items, sorter=sorter)]
+        terms = weights[liked].astype(np.float64) * self.similarities[rows[liked], slot]
+        np.add.at(out, (target_pos, liked), terms)
+        total = float(weights[weights > 0].sum())
+        return out / total if total > 0 else out

@@ -34,13 +34,14 @@ from threadpoolctl import threadpool_limits
 from recsys_gql.artifacts import ArtifactDir, Manifest
 from recsys_gql.errors import InvalidArgument, UnknownMovie
 from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
-from recsys_gql.recsys.content import SentenceEncoder, TextEncoder, read_index
+from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
 from recsys_gql.recsys.hybrid import (
     normalise,
     popularity_prior,
     profile_weights,
     ramped_alpha,
+    ramped_prior_weight,
     top_n,
 )
 from recsys_gql.recsys.vocab import IdVocab
@@ -70,8 +71,8 @@ class HybridSettings:
     """How the arms are blended; defaults come from the evaluation, via the manifest."""
 
     alpha: float = 0.5
-    ramp: float = 10.0
-    popularity_weight: float = 0.2
+    ramp: float = 5.0
+    popularity_weight: float = 0.4
     profile_shrink: float = 2.0
 
     @classmethod
@@ -131,6 +132,9 @@ class Engine:
         self.movies = IdVocab(artifacts.array("movie_ids.npy"))
         self.users = IdVocab(artifacts.array("user_ids.npy"))
         self.embeddings: npt.NDArray[np.float32] = artifacts.array("embeddings.npy")
+        self.graph = ContentGraph(
+            artifacts.array("content_neighbors.npy"), artifacts.array("content_similarities.npy")
+        )
         self.index = read_index(artifacts.path("content.faiss"))
         als = manifest.config["als"]
         self.collab = CollaborativeModel(
@@ -306,7 +310,7 @@ class Engine:
     def arm_scores(self, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> ArmScores:
         """Raw collab (fold-in) and content (profile) scores of every movie for one user."""
         return arm_scores(
-            self.collab, self.embeddings, rows, values, self.global_mean, self.settings, self.prior
+            self.collab, self.graph, rows, values, self.global_mean, self.settings, self.prior
         )
 
     def _popular_recommendations(
@@ -387,7 +391,7 @@ class ArmScores:
 
 def arm_scores(
     collab: CollaborativeModel,
-    embeddings: npt.NDArray[np.float32],
+    graph: ContentGraph,
     rows: npt.NDArray[np.int64],
     values: npt.NDArray[np.float32],
     global_mean: float,
@@ -400,15 +404,10 @@ def arm_scores(
     """
     fold = collab.fold_in(rows, values)
     weights = profile_weights(values, global_mean, settings.profile_shrink)
-    profile = weights @ embeddings[rows]
-    norm = float(np.linalg.norm(profile))
-    if norm > 0:
-        content = (embeddings @ (profile / norm)).astype(np.float32)
-        weights = (weights / norm).astype(np.float32)
-    else:
-        content = np.zeros(embeddings.shape[0], dtype=np.float32)
-    if prior is not None and settings.popularity_weight > 0:
-        content = content + np.float32(settings.popularity_weight) * prior
+    content = graph.scores(rows, weights)
+    prior_weight = ramped_prior_weight(settings.popularity_weight, int(rows.size), settings.ramp)
+    if prior is not None and prior_weight > 0:
+        content = content + np.float32(prior_weight) * prior
     return ArmScores(
         collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
     )

@@ -3,7 +3,8 @@
 Both arms are sums over the user's rated movies, so each rated movie's share is exact:
 
 * collab: ``score_t = Σ_j c_j · y_tᵀ A⁻¹ y_j`` (see :mod:`collaborative`);
-* content: ``score_t = Σ_j w_j · e_t · e_j`` over the normalised profile weights.
+* content: ``score_t = Σ_j w_j · sim(t, j)`` over liked movies ``j`` that have ``t`` among
+  their embedding neighbours (see :class:`~recsys_gql.recsys.content.ContentGraph`).
 
 Each arm's terms are divided by that arm's total absolute contribution, blended with the same
 ``α`` as the scores, and the three largest positive blended shares are reported, each labelled
@@ -74,8 +75,9 @@ def explain(
     if targets.size == 0 or rows.size == 0:
         return [[] for _ in targets]
     collab = alpha * _shares(engine.collab.contributions(arms.fold, targets, rows))
-    similarity = engine.embeddings[targets].astype(np.float64) @ engine.embeddings[rows].T
-    content = (1.0 - alpha) * _shares(similarity * arms.profile_weights)
+    content = (1.0 - alpha) * _shares(
+        engine.graph.contributions(targets, rows, arms.profile_weights)
+    )
     blended = collab + content
     order = _top_columns(blended, limit)
     picked = np.take_along_axis(blended, order, axis=1).tolist()

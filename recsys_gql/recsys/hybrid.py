@@ -10,9 +10,11 @@ Ramp: when a request gives no ``α``, a user with ``n`` ratings gets ``α_n = α
 with few ratings (where ALS factors are noise) the content arm leads, and the collaborative arm
 takes over as evidence accumulates.
 
-Prior: the content arm is the cosine similarity to the user's profile plus
-``popularity_weight`` times the z-scored log rating count of the movie, so among movies that
-resemble what the user liked, the ones people actually watch come first.
+Prior: the content arm is the mean embedding-neighbour similarity to the movies the user liked
+plus ``popularity_weight`` times the z-scored log rating count of the movie, so among movies
+that resemble what the user liked, the ones people actually watch come first. The prior's
+weight fades with the same ramp, ``w_n = w · k / (n + k)``: it matters for a new user and
+hardly at all for one with hundreds of ratings.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def ramped_alpha(alpha: float, n_ratings: int, ramp: float) -> float:
     if ramp <= 0:
         return alpha
     return alpha * n_ratings / (n_ratings + ramp)
+
+
+def ramped_prior_weight(weight: float, n_ratings: int, ramp: float) -> float:
+    """``w · k / (n + k)``: the popularity prior fades as the user's own evidence grows (the
+    mirror of :func:`ramped_alpha`); with no ramp it stays at ``w``."""
+    if ramp <= 0:
+        return weight
+    return weight * ramp / (n_ratings + ramp)
 
 
 def profile_weights(ratings: FloatArray, global_mean: float, shrink: float) -> FloatArray:

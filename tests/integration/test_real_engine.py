@@ -22,33 +22,33 @@ def genre_share(engine: Engine, movie_ids: list[int], genre: str) -> float:
     return float(engine.movie_genres[rows, column].mean())
 
 
-def lightest_user(engine: Engine) -> int:
-    counts = np.diff(engine.train_ratings.indptr)
-    return engine.users.id_of(int(np.argmin(counts)))
-
-
 def test_five_five_star_ratings_in_a_genre_bring_more_of_it(engine: Engine) -> None:
-    user = lightest_user(engine)  # 20 ratings: the case where a few new ratings matter most
-    before = engine.training_ratings(user)
-    top_before = [r.movie_id for r in engine.recommend(user, n=20, ratings=before)]
-    animated = [
-        m.movie_id for m in engine.popular(40, genres=["Animation"]) if m.movie_id not in before
-    ][:5]
-    after = {**before, **{m: 5.0 for m in animated}}
-    top_after = [r.movie_id for r in engine.recommend(user, n=20, ratings=after)]
-    assert genre_share(engine, top_after, "Animation") > genre_share(
-        engine, top_before, "Animation"
-    )
-    assert not set(animated) & set(top_after)  # rated movies are not recommended again
+    """The 30 lightest users (20-ish ratings each), before and after five 5-star ratings of
+    popular animated films they had not rated: their lists hold more animation."""
+    counts = np.diff(engine.train_ratings.indptr)
+    users = [engine.users.id_of(int(row)) for row in np.argsort(counts, kind="stable")[:30]]
+    animated = [m.movie_id for m in engine.popular(80, genres=["Animation"])]
+    before_shares, after_shares = [], []
+    for user in users:
+        before = engine.training_ratings(user)
+        added = [m for m in animated if m not in before][:5]
+        after = {**before, **{m: 5.0 for m in added}}
+        top_before = [r.movie_id for r in engine.recommend(user, n=20, ratings=before)]
+        top_after = [r.movie_id for r in engine.recommend(user, n=20, ratings=after)]
+        assert not set(added) & set(top_after)  # rated movies are not recommended again
+        before_shares.append(genre_share(engine, top_before, "Animation"))
+        after_shares.append(genre_share(engine, top_after, "Animation"))
+    assert np.mean(after_shares) > np.mean(before_shares)
+    gained = np.greater(after_shares, before_shares).mean()
+    assert gained >= 0.6, f"only {gained:.0%} of users got more animation"
 
 
 def test_a_new_user_with_five_animated_favourites(engine: Engine) -> None:
     ratings = {1: 5.0, 2355: 5.0, 4886: 5.0, 6377: 5.0, 8961: 5.0}  # Pixar films
-    recs = engine.recommend(1_000_001, n=10, ratings=ratings)
-    cold = engine.recommend(1_000_002, n=10)
+    recs = engine.recommend(1_000_001, n=20, ratings=ratings)
+    cold = engine.recommend(1_000_002, n=20)
     personal = genre_share(engine, [r.movie_id for r in recs], "Animation")
     assert personal > genre_share(engine, [r.movie_id for r in cold], "Animation")
-    assert personal >= 0.3
     assert all(c.movie_id in ratings for r in recs for c in r.because)
     assert any(r.because for r in recs)
 

@@ -12,7 +12,12 @@ import pytest
 from recsys_gql.artifacts import ArtifactDir
 from recsys_gql.recsys.content import SentenceEncoder
 from recsys_gql.recsys.engine import Engine
-from recsys_gql.recsys.hybrid import normalise, normalise_rows, ramped_alpha
+from recsys_gql.recsys.hybrid import (
+    normalise,
+    normalise_rows,
+    ramped_alpha,
+    ramped_prior_weight,
+)
 from tests.conftest import write_tiny_movielens
 from training.config import EvalConfig, TrainConfig
 from training.experiment import record_in_manifest, run_evaluation, write_report
@@ -73,6 +78,10 @@ def test_batch_normalisation_matches_the_engines() -> None:
     assert ramped_alpha(0.8, 0, 10.0) == 0.0
     assert ramped_alpha(0.8, 10, 10.0) == pytest.approx(0.4)
     assert ramped_alpha(0.8, 5, 0.0) == 0.8
+    assert ramped_prior_weight(0.2, 0, 10.0) == pytest.approx(0.2)
+    assert ramped_prior_weight(0.2, 10, 10.0) == pytest.approx(0.1)
+    assert ramped_prior_weight(0.2, 90, 10.0) == pytest.approx(0.02)
+    assert ramped_prior_weight(0.2, 90, 0.0) == 0.2
 
 
 def test_evaluation_end_to_end_on_tiny_data(
