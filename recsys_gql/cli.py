@@ -85,6 +85,70 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from recsys_gql.db.loader import init_database
+
+    data_dir: Path = args.data_dir or settings.raw_data_dir
+    result = asyncio.run(init_database(settings.database_url, data_dir, force=args.force))
+    print(
+        f"database {result.status}: {result.movies:,} movies, {result.users:,} users, "
+        f"{result.ratings:,} ratings ({result.seconds:.1f}s)"
+    )
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import uvicorn
+
+    from recsys_gql.db.session import Database
+    from recsys_gql.readiness import StartupError, check_database, open_engine
+
+    async def preflight() -> None:
+        engine = open_engine(settings)
+        database = Database.open(settings.database_url)
+        try:
+            await check_database(database, engine)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(preflight())  # fail fast, with a clear message, before any worker starts
+    except StartupError as exc:
+        print(f"recsys-gql: cannot serve: {exc}", file=sys.stderr)
+        return 2
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"GraphQL on http://{host}:{port}/graphql")
+    uvicorn.run(
+        "recsys_gql.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers or settings.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def _cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.api.schema import build_schema
+
+    text = build_schema().as_str() + "\n"
+    if args.check:
+        current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+        if current != text:
+            print(f"{args.out} is out of date: run `recsys-gql export-schema`", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_gql.artifacts import verify
 
@@ -133,6 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-record", action="store_true", help="do not write the results into the manifest"
     )
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    db = commands.add_parser("db", help="the catalog and ratings database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    init = db_commands.add_parser("init", help="create tables and load the data folder")
+    init.add_argument("--data-dir", type=Path, help="MovieLens-shaped folder")
+    init.add_argument(
+        "--force", action="store_true", help="replace a different dataset (drops API ratings)"
+    )
+    init.set_defaults(handler=_cmd_db_init)
+
+    serve = commands.add_parser("serve", help="serve the GraphQL API under uvicorn")
+    serve.add_argument("--host", help="bind address (default $RECSYS_GQL_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $RECSYS_GQL_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(handler=_cmd_serve)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--out", type=Path, default=Path("schema.graphql"))
+    export.add_argument("--check", action="store_true", help="fail if the file is stale")
+    export.set_defaults(handler=_cmd_export_schema)
 
     artifacts = commands.add_parser("artifacts", help="inspect artifacts")
     artifact_commands = artifacts.add_subparsers(dest="artifacts_command", required=True)

@@ -31,6 +31,23 @@ class Settings(BaseSettings):
     cache_dir: Path = default_cache_dir()
     """Embedding and TMDB caches; safe to delete."""
 
+    database_url: str = "sqlite+aiosqlite:///data/recsys.db"
+    """SQLAlchemy async URL of the catalog and ratings database: ``sqlite+aiosqlite:///<path>``
+    (a relative path is relative to the working directory; the folder is created) or
+    ``postgresql+asyncpg://user@host:5432/dbname``."""
+
+    graphiql: bool = True
+    """Serve the GraphiQL explorer at ``/graphql`` (browsers get it on GET)."""
+
+    host: str = "127.0.0.1"
+    """Address ``recsys-gql serve`` binds to."""
+
+    port: int = 8000
+    """Port ``recsys-gql serve`` listens on."""
+
+    workers: int = 1
+    """uvicorn worker processes (each loads its own engine)."""
+
     @property
     def raw_data_dir(self) -> Path:
         """The MovieLens folder training reads by default."""

@@ -128,6 +128,7 @@ class Engine:
     ) -> None:
         manifest = artifacts.manifest
         self.manifest = manifest
+        self.directory = artifacts.directory
         self.settings = settings or HybridSettings.from_manifest(manifest)
         self.movies = IdVocab(artifacts.array("movie_ids.npy"))
         self.users = IdVocab(artifacts.array("user_ids.npy"))
@@ -365,6 +366,11 @@ class Engine:
             for r, s in zip(rows[0], scores[0], strict=True)
             if r != -1
         ]
+
+    @property
+    def search_model_loaded(self) -> bool:
+        """Whether the query encoder is loaded (it loads on the first search)."""
+        return self._encoder is not None
 
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsys_gql.recsys.engine import Engine
-from tests.integration.conftest import RealRun
+from tests.conftest import RealRun
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from recsys_gql.artifacts import ArtifactDir
 from recsys_gql.cli import main
 from recsys_gql.recsys.vocab import IdVocab
-from tests.integration.conftest import RealRun
+from tests.conftest import RealRun
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""The GraphQL layer: schema, types, thin resolvers, per-request loaders."""

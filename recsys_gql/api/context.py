@@ -1,0 +1,37 @@
+"""The typed per-request context and the ``Info`` alias every resolver uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from recsys_gql.api.loaders import Loaders
+from recsys_gql.db.session import Database
+from recsys_gql.recsys.engine import Engine
+from recsys_gql.settings import Settings
+
+
+@dataclass
+class Context:
+    """What a resolver may use: the engine, the database, per-request loaders and settings."""
+
+    request: Request | WebSocket
+    response: Response | WebSocket
+    engine: Engine
+    database: Database
+    loaders: Loaders
+    settings: Settings
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Factory of short-lived read sessions."""
+        return self.database.sessions
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,58 @@
+"""One concern: give every error an ``extensions.code`` and mask the unexpected ones.
+
+Domain errors (:class:`~recsys_gql.errors.RecsysError`) keep their message and carry their
+code (and ``field`` where there is one); parse and validation errors are
+``GRAPHQL_VALIDATION_FAILED``; anything else becomes "Unexpected error." with code
+``INTERNAL_SERVER_ERROR`` and is logged with its traceback, so no internals reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql.error import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from recsys_gql.errors import InvalidArgument, RecsysError
+
+log = logging.getLogger("recsys_gql.api")
+
+
+def _coded(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    if isinstance(original, RecsysError):
+        extensions["code"] = original.code
+        if isinstance(original, InvalidArgument):
+            extensions["field"] = original.field
+        message = original.message
+    elif original is None:
+        extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+        message = error.message
+    else:
+        log.error("unexpected error in %s", error.path, exc_info=original)
+        return GraphQLError(
+            "Unexpected error.",
+            nodes=error.nodes,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites the operation's errors as described in the module docstring."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [_coded(e) for e in result.errors]

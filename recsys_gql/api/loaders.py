@@ -1,0 +1,64 @@
+"""Per-request DataLoaders: a query touching twenty movies issues one movie lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from recsys_gql.db import repository as repo
+from recsys_gql.db.models import Movie
+
+MovieStats = tuple[int, float | None]
+
+
+def _forget(loader: DataLoader[int, Any], key: int) -> None:
+    with suppress(KeyError):  # strawberry raises when the key was never loaded
+        loader.clear(key)
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """The loaders of one request (never shared between requests, so never stale)."""
+
+    movie: DataLoader[int, Movie | None]
+    movie_stats: DataLoader[int, MovieStats]
+    user_ratings: DataLoader[int, dict[int, float]]
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop what this request cached about a user whose ratings just changed."""
+        _forget(self.user_ratings, user_id)
+
+    def forget_movie_stats(self, movie_id: int) -> None:
+        """Drop the cached rating count and mean of a movie just rated."""
+        _forget(self.movie_stats, movie_id)
+
+    @classmethod
+    def create(cls, sessions: async_sessionmaker[AsyncSession]) -> Loaders:
+        """Fresh loaders reading through ``sessions``."""
+
+        async def movies(ids: Sequence[int]) -> list[Movie | None]:
+            async with sessions() as session:
+                found = await repo.movies_by_ids(session, ids)
+            return [found.get(i) for i in ids]
+
+        async def stats(ids: Sequence[int]) -> list[MovieStats]:
+            async with sessions() as session:
+                found = await repo.rating_stats(session, ids)
+            return [found.get(i, (0, None)) for i in ids]
+
+        async def ratings(ids: Sequence[int]) -> list[dict[int, float]]:
+            async with sessions() as session:
+                found = await repo.ratings_of_users(session, ids)
+            return [found.get(i, {}) for i in ids]
+
+        return cls(
+            movie=DataLoader(load_fn=movies),
+            movie_stats=DataLoader(load_fn=stats),
+            user_ratings=DataLoader(load_fn=ratings),
+        )

@@ -1,0 +1,19 @@
+"""Mutation resolvers: expected failures are payload types, never exceptions."""
+
+from __future__ import annotations
+
+import strawberry
+
+from recsys_gql.api import services
+from recsys_gql.api.context import Info
+from recsys_gql.api.types import RateMovieInput, RateMoviePayload
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Rate a movie (0.5-5.0 in half stars). Re-rating updates in place; a new "
+        "user id creates the user. The next recommendations reflect the rating."
+    )
+    async def rate_movie(self, info: Info, input: RateMovieInput) -> RateMoviePayload:
+        return await services.rate_movie(info, input)

@@ -1,0 +1,194 @@
+"""What the resolvers call: engine calls moved off the event loop, repository reads and the
+rating write, each returning GraphQL types. No SQL or numpy here either: that lives in
+``recsys_gql.db`` and ``recsys_gql.recsys``."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+
+from recsys_gql.api.context import Info
+from recsys_gql.api.types import (
+    Health,
+    InvalidRating,
+    MovieConnection,
+    MovieEdge,
+    MovieNotFound,
+    PageInfo,
+    RateMovieInput,
+    RateMoviePayload,
+    Rating,
+    RatingConnection,
+    RatingEdge,
+    RatingSaved,
+    Recommendation,
+    SearchHit,
+    User,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
+from recsys_gql.api.types import Movie as MovieType
+from recsys_gql.db import repository as repo
+from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.engine import MAX_N, ScoredMovie
+
+MAX_USER_ID = 2**31 - 1
+
+
+async def recommendations(
+    info: Info,
+    user_id: int,
+    first: int,
+    alpha: float | None,
+    genres: list[str] | None,
+    exclude_rated: bool,
+) -> list[Recommendation]:
+    """The engine's recommendations from the user's ratings as committed right now."""
+    if not 1 <= first <= MAX_N:
+        raise InvalidArgument("first", f"must be from 1 to {MAX_N}, got {first}")
+    ratings = await info.context.loaders.user_ratings.load(user_id)
+    engine = info.context.engine
+    recs = await run_in_threadpool(
+        engine.recommend,
+        user_id,
+        first,
+        alpha,
+        ratings,
+        genres,
+        None,
+        exclude_rated,
+    )
+    return [await Recommendation.from_engine(info, rec) for rec in recs]
+
+
+async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
+    """Nearest movies by embedding."""
+    return await run_in_threadpool(info.context.engine.similar, movie_id, first)
+
+
+async def search(info: Info, query: str, first: int) -> list[SearchHit]:
+    """Semantic search: the query is encoded with the movies' sentence model."""
+    hits = await run_in_threadpool(info.context.engine.search, query, first)
+    return [await SearchHit.from_hit(info, hit) for hit in hits]
+
+
+async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
+    """Best Bayesian-average movies."""
+    from recsys_gql.api.types import load_movie
+
+    hits = await run_in_threadpool(info.context.engine.popular, first, genres)
+    return [await load_movie(info, hit.movie_id) for hit in hits]
+
+
+async def movies(
+    info: Info,
+    search: str | None,
+    genres: list[str] | None,
+    year_from: int | None,
+    year_to: int | None,
+    first: int,
+    after: str | None,
+) -> MovieConnection:
+    """One page of the catalog."""
+    check_first(first)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise InvalidArgument("yearFrom", f"{year_from} is after yearTo {year_to}")
+    after_id = decode_cursor("movie", after)
+    async with info.context.sessions() as session:
+        rows, has_next, total = await repo.list_movies(
+            session,
+            search=search,
+            genres=genres,
+            year_from=year_from,
+            year_to=year_to,
+            first=first,
+            after_id=after_id,
+        )
+    for row in rows:
+        info.context.loaders.movie.prime(row.id, row)
+    edges = [
+        MovieEdge(node=MovieType.from_row(r), cursor=encode_cursor("movie", r.id)) for r in rows
+    ]
+    return MovieConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count=total,
+    )
+
+
+async def ratings_page(info: Info, user_id: int, first: int, after: str | None) -> RatingConnection:
+    """One page of a user's ratings."""
+    after_id = decode_cursor("rating", after)
+    async with info.context.sessions() as session:
+        rows, has_next, total = await repo.ratings_page(session, user_id, first, after_id)
+    edges = [
+        RatingEdge(node=Rating.from_row(r), cursor=encode_cursor("rating", r.movie_id))
+        for r in rows
+    ]
+    return RatingConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count=total,
+    )
+
+
+def validate_rating(data: RateMovieInput) -> InvalidRating | None:
+    """The refusal for bad input, or ``None`` when it may be written."""
+    rating = data.rating
+    if not math.isfinite(rating) or not 0.5 <= rating <= 5.0 or (rating * 2) % 1 != 0:
+        return InvalidRating(
+            message=f"rating must be 0.5 to 5.0 in steps of 0.5, got {rating}", field="rating"
+        )
+    if not 1 <= data.user_id <= MAX_USER_ID:
+        return InvalidRating(message="userId must be a positive integer", field="userId")
+    return None
+
+
+async def rate_movie(info: Info, data: RateMovieInput) -> RateMoviePayload:
+    """Validate, then upsert in one short write transaction."""
+    refusal = validate_rating(data)
+    if refusal is not None:
+        return refusal
+    if data.movie_id not in info.context.engine.movies:
+        return MovieNotFound(
+            message=f"movie {data.movie_id} does not exist", movie_id=data.movie_id
+        )
+    async with info.context.database.write() as session:
+        row = await repo.upsert_rating(
+            session, data.user_id, data.movie_id, data.rating, datetime.now(UTC)
+        )
+    info.context.loaders.forget_user(data.user_id)
+    info.context.loaders.forget_movie_stats(data.movie_id)
+    return RatingSaved(
+        message=f"saved {row.rating:g} for movie {row.movie_id}",
+        rating=Rating.from_row(row),
+        user=User(id=row.user_id),
+    )
+
+
+async def health(info: Info) -> Health:
+    """What is loaded and whether the database answers."""
+    engine = info.context.engine
+    manifest = engine.manifest
+    try:
+        async with info.context.sessions() as session:
+            await repo.get_movie(session, 0)
+        connected = True
+    except Exception:  # a broken database is what this field reports
+        connected = False
+    return Health(
+        ok=connected,
+        run_id=manifest.run_id,
+        movies=manifest.counts["movies"],
+        users=manifest.counts["users"],
+        ratings=manifest.counts["ratings"],
+        embedding_model=manifest.models["embedding"],
+        collaborative_model=manifest.models["collaborative"],
+        index=manifest.models["index"],
+        engine_loaded=True,
+        database_connected=connected,
+        search_model_loaded=engine.search_model_loaded,
+    )

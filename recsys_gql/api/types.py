@@ -1,0 +1,305 @@
+"""GraphQL object types. Each is built from a database row or an engine result by a
+``from_*`` constructor; nested fields resolve through the request's DataLoaders."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from recsys_gql.api.context import Info
+from recsys_gql.db import models
+from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
+from recsys_gql.recsys.engine import ScoredMovie
+from recsys_gql.recsys.explain import Contribution as EngineContribution
+
+PAGE_MAX = 100
+
+
+def check_first(first: int, field: str = "first") -> int:
+    """Page sizes are 1-100."""
+    if not 1 <= first <= PAGE_MAX:
+        raise InvalidArgument(field, f"must be from 1 to {PAGE_MAX}, got {first}")
+    return first
+
+
+def encode_cursor(kind: str, key: int) -> str:
+    """An opaque cursor for ``key`` in a ``kind`` listing."""
+    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode()
+
+
+def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    """The key inside a cursor made by :func:`encode_cursor`; a foreign cursor is an error."""
+    if cursor is None:
+        return None
+    try:
+        prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if prefix != kind:
+            raise ValueError(prefix)
+        return int(key)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidArgument("after", "is not a cursor from this listing") from None
+
+
+async def load_movie(info: Info, movie_id: int) -> Movie:
+    """A movie through the request's loader (engine results always name catalog movies)."""
+    row = await info.context.loaders.movie.load(movie_id)
+    if row is None:  # the catalog and the artifacts disagree: a deployment error
+        raise LookupError(f"movie {movie_id} is in the model but not in the database")
+    return Movie.from_row(row)
+
+
+@strawberry.type(description="A movie of the catalog (ids are MovieLens movieIds).")
+class Movie:
+    id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    overview: str | None
+    tmdb_id: int | None
+    imdb_id: str | None
+
+    @classmethod
+    def from_row(cls, row: models.Movie) -> Movie:
+        """From a database row."""
+        return cls(
+            id=row.id,
+            title=row.title,
+            year=row.year,
+            genres=row.genre_list,
+            overview=row.overview or None,
+            tmdb_id=row.tmdb_id,
+            imdb_id=row.imdb_id,
+        )
+
+    @strawberry.field(description="How many ratings the movie has now.")
+    async def ratings_count(self, info: Info) -> int:
+        count, _ = await info.context.loaders.movie_stats.load(self.id)
+        return count
+
+    @strawberry.field(description="The mean of its current ratings (null when unrated).")
+    async def average_rating(self, info: Info) -> float | None:
+        _, mean = await info.context.loaders.movie_stats.load(self.id)
+        return None if mean is None else round(mean, 3)
+
+    @strawberry.field(description="Movies with the closest plot and genre embeddings.")
+    async def similar(self, info: Info, first: int = 10) -> list[SimilarMovie]:
+        from recsys_gql.api import services
+
+        hits = await services.similar(info, self.id, check_first(first))
+        return [await SimilarMovie.from_hit(info, hit) for hit in hits]
+
+
+@strawberry.type
+class SimilarMovie:
+    movie: Movie
+    similarity: float = strawberry.field(description="Cosine similarity of the embeddings.")
+
+    @classmethod
+    async def from_hit(cls, info: Info, hit: ScoredMovie) -> SimilarMovie:
+        """From an engine hit."""
+        return cls(movie=await load_movie(info, hit.movie_id), similarity=round(hit.score, 6))
+
+
+@strawberry.type
+class SearchHit:
+    movie: Movie
+    score: float = strawberry.field(description="Cosine similarity to the query.")
+
+    @classmethod
+    async def from_hit(cls, info: Info, hit: ScoredMovie) -> SearchHit:
+        """From an engine hit."""
+        return cls(movie=await load_movie(info, hit.movie_id), score=round(hit.score, 6))
+
+
+@strawberry.enum(description="Which arm of the hybrid a rated movie pushed a result through.")
+class Arm(enum.Enum):
+    COLLABORATIVE = "collaborative"
+    CONTENT = "content"
+
+
+@strawberry.type(description="One of the user's rated movies that drove a recommendation.")
+class Contribution:
+    movie: Movie
+    arm: Arm
+    share: float = strawberry.field(description="Its share of the blended score (0-1).")
+
+    @classmethod
+    async def from_engine(cls, info: Info, item: EngineContribution) -> Contribution:
+        """From an engine contribution."""
+        return cls(
+            movie=await load_movie(info, item.movie_id),
+            arm=Arm(item.arm),
+            share=round(item.share, 6),
+        )
+
+
+@strawberry.type
+class Explanation:
+    because: list[Movie] = strawberry.field(description="Up to three movies the user rated.")
+    summary: str
+    contributions: list[Contribution]
+
+
+@strawberry.type
+class Recommendation:
+    movie: Movie
+    score: float = strawberry.field(description="α·collabScore + (1−α)·contentScore, 0-1.")
+    collab_score: float = strawberry.field(description="Collaborative arm, normalised to 0-1.")
+    content_score: float = strawberry.field(description="Content arm, normalised to 0-1.")
+    explanation: Explanation
+
+    @classmethod
+    async def from_engine(cls, info: Info, rec: EngineRecommendation) -> Recommendation:
+        """From an engine recommendation, with a readable summary."""
+        contributions = [await Contribution.from_engine(info, c) for c in rec.because]
+        because = [c.movie for c in contributions]
+        if rec.source == "popularity":
+            summary = "Popular with everyone: rate a few movies to personalise this list."
+        elif because:
+            titles = ", ".join(m.title for m in because)
+            summary = f"Because you rated {titles}."
+        else:
+            summary = "From your ratings as a whole."
+        return cls(
+            movie=await load_movie(info, rec.movie_id),
+            score=round(rec.score, 6),
+            collab_score=round(rec.collab_score, 6),
+            content_score=round(rec.content_score, 6),
+            explanation=Explanation(because=because, summary=summary, contributions=contributions),
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class MovieEdge:
+    node: Movie
+    cursor: str
+
+
+@strawberry.type
+class MovieConnection:
+    edges: list[MovieEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class Rating:
+    rating: float
+    rated_at: datetime
+    user_id: strawberry.Private[int]
+    movie_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: models.Rating) -> Rating:
+        """From a database row."""
+        return cls(
+            rating=row.rating, rated_at=row.rated_at, user_id=row.user_id, movie_id=row.movie_id
+        )
+
+    @strawberry.field
+    def user(self) -> User:
+        return User(id=self.user_id)
+
+    @strawberry.field
+    async def movie(self, info: Info) -> Movie:
+        return await load_movie(info, self.movie_id)
+
+
+@strawberry.type
+class RatingEdge:
+    node: Rating
+    cursor: str
+
+
+@strawberry.type
+class RatingConnection:
+    edges: list[RatingEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(description="A rater. Unknown ids are users without ratings (cold start).")
+class User:
+    id: int
+
+    @strawberry.field
+    async def ratings_count(self, info: Info) -> int:
+        return len(await info.context.loaders.user_ratings.load(self.id))
+
+    @strawberry.field(description="The user's current ratings, ordered by movie id.")
+    async def ratings(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> RatingConnection:
+        from recsys_gql.api import services
+
+        return await services.ratings_page(info, self.id, check_first(first), after)
+
+    @strawberry.field(description="Personalised recommendations from the current ratings.")
+    async def recommendations(
+        self,
+        info: Info,
+        first: int = 10,
+        alpha: float | None = None,
+        genres: list[str] | None = None,
+    ) -> list[Recommendation]:
+        from recsys_gql.api import services
+
+        return await services.recommendations(info, self.id, first, alpha, genres, True)
+
+
+@strawberry.type
+class Health:
+    ok: bool
+    run_id: str
+    movies: int
+    users: int
+    ratings: int
+    embedding_model: str
+    collaborative_model: str
+    index: str
+    engine_loaded: bool
+    database_connected: bool
+    search_model_loaded: bool
+
+
+@strawberry.type(description="The rating is stored; the next recommendations reflect it.")
+class RatingSaved:
+    message: str
+    rating: Rating
+    user: User
+
+
+@strawberry.type(description="The input was refused; nothing was written.")
+class InvalidRating:
+    message: str
+    field: str
+
+
+@strawberry.type(description="No movie has this id; nothing was written.")
+class MovieNotFound:
+    message: str
+    movie_id: int
+
+
+RateMoviePayload = Annotated[
+    RatingSaved | InvalidRating | MovieNotFound, strawberry.union("RateMoviePayload")
+]
+
+
+@strawberry.input
+class RateMovieInput:
+    user_id: int
+    movie_id: int
+    rating: float = strawberry.field(description="0.5 to 5.0 in steps of 0.5.")

@@ -1,0 +1,109 @@
+"""The Starlette application: ``create_app(settings)`` and its lifespan.
+
+The lifespan verifies and loads the engine and opens the database; if either fails the app
+refuses to start (uvicorn then exits non-zero) with a message saying what to run. Nothing is
+held at module level: each app owns its engine and database through the lifespan state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from recsys_gql.api.context import Context
+from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.schema import build_schema
+from recsys_gql.artifacts import verify
+from recsys_gql.db.session import Database
+from recsys_gql.errors import RecsysError
+from recsys_gql.readiness import StartupError, check_database, open_engine
+from recsys_gql.recsys.engine import Engine
+from recsys_gql.settings import Settings
+
+log = logging.getLogger("recsys_gql")
+
+
+class State(TypedDict):
+    """What the lifespan puts on every request's ``state``."""
+
+    engine: Engine
+    database: Database
+    settings: Settings
+
+
+class RecsysGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI app with the typed context built per request."""
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        state = request.state
+        return Context(
+            request=request,
+            response=response,
+            engine=state.engine,
+            database=state.database,
+            loaders=Loaders.create(state.database.sessions),
+            settings=state.settings,
+        )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the application (nothing is loaded until the lifespan starts)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
+        engine = open_engine(settings)
+        database = Database.open(settings.database_url)
+        log.info("artifacts %s verified", engine.directory)
+        try:
+            await check_database(database, engine)
+            log.info("serving run %s", engine.manifest.run_id)
+            yield {"engine": engine, "database": database, "settings": settings}
+        finally:
+            await database.dispose()
+
+    graphql = RecsysGraphQL(
+        build_schema(),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=True,
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        problems: list[str] = []
+        try:
+            verify(request.state.engine.directory)
+        except RecsysError as exc:
+            problems.append(exc.message)
+        try:
+            await check_database(request.state.database, request.state.engine)
+        except StartupError as exc:
+            problems.append(str(exc))
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready", "run": request.state.engine.manifest.run_id})
+
+    routes: list[Any] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    return create_app(Settings())

@@ -1,0 +1,402 @@
+"""Load a MovieLens-shaped folder into the database: once, atomically, and never silently over
+ratings that users wrote.
+
+The folder holds ``movies.csv`` and ``ratings.csv`` and optionally ``links.csv`` (tmdb/imdb
+ids) and ``overviews.csv`` (``movieId,…,overview``). :func:`init_database`:
+
+1. fingerprints the folder — the sha256 of every input file and one digest over all of them,
+   computed exactly as training does for the artifact manifest (``data.sha256``), so the
+   server can check that the catalog and the artifacts were built from the same data;
+2. creates missing tables;
+3. does nothing if the stored :class:`~recsys_gql.db.models.DatasetInfo` has that fingerprint;
+4. loads an empty database in **one transaction** (bulk inserts in chunks): movies (titles
+   split into title and year; links; overviews), users (``created_at`` = their first rating)
+   and ratings (Unix timestamps → aware UTC ``rated_at``), then records the fingerprint.
+
+If the database already holds *another* dataset (or rows without a fingerprint) loading would
+delete ratings written through the API, so :class:`DatasetMismatch` is raised unless
+``force=True``, which deletes every movie, user and rating and loads the new data — still in
+one transaction, so a failure leaves the old contents untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, insert
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col, select
+
+from recsys_gql.db.models import DatasetInfo, Movie, Rating, User, fold_title
+from recsys_gql.db.repository import create_schema
+from recsys_gql.db.session import AsyncSession, create_db_engine, session_factory, write_session
+from recsys_gql.errors import DataValidationError, RecsysError
+
+__all__ = [
+    "DATA_FILES",
+    "DatasetMismatch",
+    "InitResult",
+    "MovieLensRows",
+    "dataset_fingerprint",
+    "init_database",
+    "read_movielens",
+]
+
+REQUIRED_FILES = ("ratings.csv", "movies.csv")
+DATA_FILES = (*REQUIRED_FILES, "links.csv", "tags.csv", "overviews.csv")
+"""The files of the fingerprint — the same set training fingerprints (tags are not loaded)."""
+NO_GENRES = "(no genres listed)"
+INSERT_CHUNK = 10_000
+MAX_ID = 2**31 - 1
+"""Ids are stored as 32-bit INTEGER columns."""
+_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+_LOAD_LOCK_KEY = 0x7265637379
+"""PostgreSQL advisory lock key held while loading, so concurrent inits cannot interleave."""
+
+
+class DatasetMismatch(RecsysError):
+    """The database holds a different dataset than the folder being loaded."""
+
+    code = "DATASET_MISMATCH"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What :func:`init_database` did.
+
+    ``status`` is ``"loaded"`` (empty database filled), ``"replaced"`` (another dataset
+    replaced under ``force=True``) or ``"unchanged"`` (this dataset was already loaded). The
+    counts are those of the dataset (for ``"unchanged"``, as recorded when it was loaded).
+    """
+
+    status: Literal["loaded", "replaced", "unchanged"]
+    fingerprint: str
+    movies: int
+    users: int
+    ratings: int
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        """Whether this call wrote anything."""
+        return self.status != "unchanged"
+
+
+@dataclass(frozen=True)
+class MovieLensRows:
+    """A folder parsed into rows ready for bulk insertion (plain Python values only)."""
+
+    movies: list[dict[str, Any]]
+    users: list[dict[str, Any]]
+    ratings: list[dict[str, Any]]
+
+
+# --- fingerprint ---------------------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
+    """``(overall sha256, {file name: sha256})`` over the :data:`DATA_FILES` present in
+    ``folder``; the overall digest is the sha256 of the sorted ``"name:digest"`` lines."""
+    files = {name: _sha256_file(folder / name) for name in DATA_FILES if (folder / name).is_file()}
+    overall = hashlib.sha256(
+        "\n".join(f"{name}:{digest}" for name, digest in sorted(files.items())).encode()
+    ).hexdigest()
+    return overall, files
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    name = path.name
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(name, f"not UTF-8 text ({exc.reason})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataValidationError(name, "the file is empty") from exc
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(name, f"malformed CSV: {exc}") from exc
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(name, f"missing column(s) {', '.join(missing)}", line=1)
+    return frame
+
+
+def _fail_at(name: str, frame: pd.DataFrame, bad: Any, problem: str) -> None:
+    """Raise for the first row where ``bad`` is true; ``problem`` may name columns."""
+    mask = np.asarray(bad, dtype=bool)
+    if mask.any():
+        position = int(np.argmax(mask))
+        values = {str(k): v for k, v in frame.iloc[position].items()}
+        raise DataValidationError(name, problem.format(**values), line=position + 2)
+
+
+def _ids(name: str, frame: pd.DataFrame, column: str, *, nullable: bool = False) -> pd.Series:
+    text = frame[column].str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    blank = text == ""
+    bad = values.isna() & ~(blank & nullable)
+    bad |= values.notna() & ((values % 1 != 0) | (values < 0) | (values > MAX_ID))
+    _fail_at(name, frame, bad, f"{column} must be an integer id, got {{{column}!r}}")
+    return values.astype("Int64")
+
+
+def _nullable_ints(series: pd.Series) -> list[int | None]:
+    return [None if pd.isna(v) else int(v) for v in series.tolist()]
+
+
+def _split_title(title: str) -> tuple[str, int | None]:
+    """``"Toy Story (1995)"`` → ``("Toy Story", 1995)``; a title without a trailing year is
+    kept whole (``"Babylon 5"`` → ``("Babylon 5", None)``)."""
+    match = _TITLE_YEAR.match(title)
+    if match is None or not match["title"]:
+        return title, None
+    return match["title"], int(match["year"])
+
+
+def _read_movies(folder: Path) -> tuple[list[dict[str, Any]], set[int]]:
+    name = "movies.csv"
+    frame = _read(folder / name, ("movieId", "title", "genres"))
+    ids = _ids(name, frame, "movieId")
+    _fail_at(name, frame, ids.duplicated(), "duplicate movieId {movieId}")
+    titles = frame["title"].str.strip()
+    _fail_at(name, frame, titles == "", "movie {movieId} has an empty title")
+    genres = frame["genres"].str.strip().replace(NO_GENRES, "")
+
+    tmdb: dict[int, int | None] = {}
+    imdb: dict[int, str | None] = {}
+    if (folder / "links.csv").is_file():
+        links = _read(folder / "links.csv", ("movieId", "imdbId", "tmdbId"))
+        link_ids = _ids("links.csv", links, "movieId")
+        _fail_at("links.csv", links, link_ids.duplicated(), "duplicate movieId {movieId}")
+        tmdb_ids = _ids("links.csv", links, "tmdbId", nullable=True)
+        imdb_ids = links["imdbId"].str.strip()
+        for movie_id, tmdb_id, imdb_id in zip(
+            link_ids.tolist(), _nullable_ints(tmdb_ids), imdb_ids.tolist(), strict=True
+        ):
+            tmdb[int(movie_id)] = tmdb_id
+            imdb[int(movie_id)] = imdb_id or None
+
+    overviews: dict[int, str] = {}
+    if (folder / "overviews.csv").is_file():
+        table = _read(folder / "overviews.csv", ("movieId", "overview"))
+        overview_ids = _ids("overviews.csv", table, "movieId")
+        _fail_at("overviews.csv", table, overview_ids.duplicated(), "duplicate movieId {movieId}")
+        texts = table["overview"].str.split().str.join(" ").fillna("")
+        overviews = dict(zip((int(i) for i in overview_ids.tolist()), texts.tolist(), strict=True))
+
+    rows: list[dict[str, Any]] = []
+    for movie_id, full_title, genre in zip(
+        (int(i) for i in ids.tolist()), titles.tolist(), genres.tolist(), strict=True
+    ):
+        title, year = _split_title(full_title)
+        rows.append(
+            {
+                "id": movie_id,
+                "title": title,
+                "title_folded": fold_title(title),
+                "year": year,
+                "genres": genre,
+                "overview": overviews.get(movie_id, ""),
+                "tmdb_id": tmdb.get(movie_id),
+                "imdb_id": imdb.get(movie_id),
+            }
+        )
+    return rows, {row["id"] for row in rows}
+
+
+def _read_ratings(
+    folder: Path, movie_ids: set[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    name = "ratings.csv"
+    frame = _read(folder / name, ("userId", "movieId", "rating", "timestamp"))
+    users = _ids(name, frame, "userId")
+    movies = _ids(name, frame, "movieId")
+    values = pd.to_numeric(frame["rating"].str.strip(), errors="coerce")
+    _fail_at(name, frame, values.isna(), "rating must be a number, got {rating!r}")
+    _fail_at(name, frame, ~values.between(0.5, 5.0), "rating {rating} is not in 0.5-5.0")
+    stamps = pd.to_numeric(frame["timestamp"].str.strip(), errors="coerce")
+    bad_stamps = stamps.isna() | (stamps.notna() & (stamps % 1 != 0))
+    _fail_at(name, frame, bad_stamps, "timestamp must be an integer, got {timestamp!r}")
+    pairs = pd.DataFrame({"u": users, "m": movies})
+    _fail_at(name, frame, pairs.duplicated(), "duplicate rating of movie {movieId} by {userId}")
+    _fail_at(name, frame, ~movies.isin(movie_ids), "movie {movieId} is not in movies.csv")
+
+    user_list = [int(u) for u in users.tolist()]
+    stamp_list = [int(s) for s in stamps.tolist()]
+    first_seen: dict[int, int] = {}
+    for user_id, stamp in zip(user_list, stamp_list, strict=True):
+        if stamp < first_seen.get(user_id, stamp + 1):
+            first_seen[user_id] = stamp
+    when = {stamp: datetime.fromtimestamp(stamp, UTC) for stamp in set(stamp_list)}
+    ratings = [
+        {"user_id": u, "movie_id": int(m), "rating": float(r), "rated_at": when[s]}
+        for u, m, r, s in zip(user_list, movies.tolist(), values.tolist(), stamp_list, strict=True)
+    ]
+    user_rows = [
+        {"id": user_id, "created_at": when[stamp]} for user_id, stamp in sorted(first_seen.items())
+    ]
+    return user_rows, ratings
+
+
+def read_movielens(folder: Path) -> MovieLensRows:
+    """Read and check ``folder``; raise :class:`DataValidationError` naming the file, the line
+    (header = line 1) and the problem."""
+    for required in REQUIRED_FILES:
+        if not (folder / required).is_file():
+            raise DataValidationError(str(folder / required), "file not found")
+    movies, movie_ids = _read_movies(folder)
+    users, ratings = _read_ratings(folder, movie_ids)
+    return MovieLensRows(movies=movies, users=users, ratings=ratings)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+async def _bulk_insert(connection: AsyncConnection, model: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await connection.execute(insert(model), rows[start : start + INSERT_CHUNK])
+
+
+async def _count(session: AsyncSession, model: Any) -> int:
+    return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+async def _ratings_since(session: AsyncSession, moment: datetime) -> int:
+    since = select(func.count()).select_from(Rating).where(col(Rating.rated_at) >= moment)
+    return int((await session.exec(since)).one())
+
+
+async def _stored_info(engine: AsyncEngine) -> DatasetInfo | None:
+    async with session_factory(engine)() as session:
+        return await session.get(DatasetInfo, 1)
+
+
+def _mismatch_message(
+    info: DatasetInfo | None, held: tuple[int, int, int], since_load: int, folder: Path, new: str
+) -> str:
+    movies, users, ratings = held
+    what = "data without a dataset fingerprint"
+    if info is not None:
+        when = f"{info.loaded_at:%Y-%m-%d %H:%M} UTC"
+        what = f"dataset {info.sha256[:12]}… (loaded from {info.source} at {when})"
+    written = f", {since_load} of them written after the load" if info is not None else ""
+    return (
+        f"the database holds {what}: {movies} movies, {users} users, {ratings} ratings"
+        f"{written}. {folder} is a different dataset ({new[:12]}…); loading it would delete "
+        "all of them. Pass force=True (recsys-gql db init --force) to replace the database "
+        "contents."
+    )
+
+
+async def init_database(
+    url_or_engine: str | URL | AsyncEngine,
+    data_dir: Path,
+    *,
+    force: bool = False,
+) -> InitResult:
+    """Create the schema and load ``data_dir`` unless this exact dataset is already loaded.
+
+    Idempotent: a second call with the same files does nothing. Loading is one transaction.
+    A database holding a different dataset raises :class:`DatasetMismatch` (nothing is
+    changed) unless ``force`` is true, which replaces every movie, user and rating — including
+    ratings written through the API (``force`` changes nothing when the same dataset is
+    already loaded). Bad input raises :class:`DataValidationError` before any write. An engine
+    passed in is left open; one created from a URL is disposed of.
+    """
+    started = time.perf_counter()
+    if isinstance(url_or_engine, AsyncEngine):
+        engine, owned = url_or_engine, False
+    else:
+        engine, owned = create_db_engine(url_or_engine), True
+    try:
+        digest, files = await asyncio.to_thread(dataset_fingerprint, data_dir)
+        await create_schema(engine)
+
+        def unchanged(info: DatasetInfo) -> InitResult:
+            return InitResult(
+                "unchanged",
+                digest,
+                info.movies,
+                info.users,
+                info.ratings,
+                time.perf_counter() - started,
+            )
+
+        stored = await _stored_info(engine)
+        if stored is not None and stored.sha256 == digest:
+            return unchanged(stored)
+        rows = await asyncio.to_thread(read_movielens, data_dir)
+
+        async with write_session(engine) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.exec(select(func.pg_advisory_xact_lock(_LOAD_LOCK_KEY)))
+            # Decide again inside the write transaction: another loader may have run meanwhile.
+            info = await session.get(DatasetInfo, 1)
+            if info is not None and info.sha256 == digest:
+                return unchanged(info)
+            held = (
+                await _count(session, Movie),
+                await _count(session, User),
+                await _count(session, Rating),
+            )
+            status: Literal["loaded", "replaced"] = "loaded"
+            if info is not None or any(held):
+                if not force:
+                    since = 0 if info is None else await _ratings_since(session, info.loaded_at)
+                    raise DatasetMismatch(_mismatch_message(info, held, since, data_dir, digest))
+                status = "replaced"
+            connection = await session.connection()
+            if status == "replaced":
+                for model in (Rating, User, Movie, DatasetInfo):
+                    await connection.execute(delete(model))
+            await _bulk_insert(connection, Movie, rows.movies)
+            await _bulk_insert(connection, User, rows.users)
+            await _bulk_insert(connection, Rating, rows.ratings)
+            await connection.execute(
+                insert(DatasetInfo),
+                [
+                    {
+                        "id": 1,
+                        "sha256": digest,
+                        "files": files,
+                        "source": str(data_dir.resolve()),
+                        "loaded_at": datetime.now(UTC),
+                        "movies": len(rows.movies),
+                        "users": len(rows.users),
+                        "ratings": len(rows.ratings),
+                    }
+                ],
+            )
+        return InitResult(
+            status,
+            digest,
+            len(rows.movies),
+            len(rows.users),
+            len(rows.ratings),
+            time.perf_counter() - started,
+        )
+    finally:
+        if owned:
+            await engine.dispose()

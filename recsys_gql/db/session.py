@@ -1,0 +1,259 @@
+"""The async engine, session factory and the write-transaction discipline.
+
+Reads use ordinary sessions from :func:`session_factory`. **Every write goes through**
+:func:`write_session` (or :func:`write_connection` for Core/DDL work); the repository's write
+functions refuse a session that did not come from it.
+
+SQLite write safety
+-------------------
+SQLite allows one writer at a time per database file. With many concurrent writers in one
+process the usual failure is ``database is locked``: a *deferred* transaction reads, then tries
+to upgrade to a write lock while another connection holds it, and SQLite answers ``SQLITE_BUSY``
+at once — the busy timeout cannot help, because waiting could deadlock. Two layers prevent it:
+
+1. **An asyncio.Lock per engine** (and event loop) serialises write transactions inside the
+   process. A writer takes the lock *before* checking out a connection, so waiting writers hold
+   no pooled connection and no SQLite lock, and they are served in FIFO order — the order in
+   which their commits are acknowledged. Readers never take it; in WAL mode they do not block
+   the writer and the writer does not block them.
+2. **BEGIN IMMEDIATE** for write transactions (plain deferred ``BEGIN`` for reads). The write
+   lock is taken when the transaction starts, never by an upgrade, so a writer from *another*
+   process or engine on the same file (``recsys-gql db init`` while the server runs, a second
+   worker) simply waits in SQLite's busy handler, up to ``busy_timeout`` (30 s), instead of
+   failing.
+
+Every SQLite connection gets ``journal_mode=WAL``, ``busy_timeout=30000``,
+``synchronous=NORMAL`` (durable at checkpoints, safe against corruption in WAL mode) and
+``foreign_keys=ON``. The pysqlite driver's own implicit ``BEGIN`` handling is switched off
+(``isolation_level = None``) and SQLAlchemy's ``begin`` event emits ``BEGIN`` or
+``BEGIN IMMEDIATE`` instead, as the SQLAlchemy documentation recommends.
+
+An engine belongs to one event loop (as SQLAlchemy's async pool already requires); a lock is
+created per (engine, loop) so tests that run each case in a fresh loop stay correct.
+
+PostgreSQL
+----------
+``postgresql+asyncpg://…`` gets a normal connection pool with ``pool_pre_ping``. Row-level
+locking makes concurrent upserts safe there, so :func:`write_session` is just a session in a
+transaction (no process lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "AsyncSession",
+    "Database",
+    "create_db_engine",
+    "is_sqlite",
+    "is_write_session",
+    "session_factory",
+    "write_connection",
+    "write_session",
+]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite connection waits for another connection's write lock before failing."""
+
+_BEGIN_OPTION = "recsys_sqlite_begin"
+"""Execution option read by the ``begin`` listener: ``"DEFERRED"`` (default) or
+``"IMMEDIATE"``."""
+_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
+_WRITE_FLAG = "recsys_write_session"
+"""``Session.info`` key marking a session opened by :func:`write_session`."""
+
+_LOCKS: WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    WeakKeyDictionary()
+)
+
+
+def _is_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database or ":memory:" in database
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    """Create the folder of a SQLite database file if it does not exist yet."""
+    database = url.database or ""
+    if _is_memory(url) or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_listeners(engine: AsyncEngine, *, memory: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver; the "begin" listener emits BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL may itself have to wait for a lock.
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        if mode not in _BEGIN_MODES:
+            raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_db_engine(url: str | URL, **engine_options: Any) -> AsyncEngine:
+    """Create the async engine for ``url`` (``sqlite+aiosqlite://`` or
+    ``postgresql+asyncpg://``).
+
+    SQLite: creates the database file's folder, installs the per-connection pragmas and the
+    BEGIN/BEGIN IMMEDIATE handling described in this module's docstring. PostgreSQL: a pooled
+    engine with ``pool_pre_ping``. ``engine_options`` are passed to
+    :func:`sqlalchemy.ext.asyncio.create_async_engine` (e.g. ``echo=True`` or
+    ``connect_args={"server_settings": {"search_path": "…"}}`` for asyncpg).
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        _prepare_sqlite_file(parsed)
+        engine = create_async_engine(parsed, **engine_options)
+        _install_sqlite_listeners(engine, memory=_is_memory(parsed))
+        return engine
+    if backend == "postgresql":
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        options.update(engine_options)
+        return create_async_engine(parsed, **options)
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite+aiosqlite:///path or postgresql+asyncpg://…"
+    )
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    """Whether ``engine`` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A factory of SQLModel ``AsyncSession`` bound to ``engine``.
+
+    ``expire_on_commit=False`` so objects stay readable after a commit without a lazy load
+    (which async code cannot do implicitly).
+    """
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def _write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """The lock serialising SQLite write transactions of ``engine`` in the running loop."""
+    loop = asyncio.get_running_loop()
+    entry = _LOCKS.get(engine.sync_engine)
+    if entry is None or entry[0] is not loop:
+        entry = (loop, asyncio.Lock())
+        _LOCKS[engine.sync_engine] = entry
+    return entry[1]
+
+
+def _serialised(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    return _write_lock(engine) if is_sqlite(engine) else nullcontext()
+
+
+def _write_options(engine: AsyncEngine) -> dict[str, Any]:
+    return {_BEGIN_OPTION: "IMMEDIATE"} if is_sqlite(engine) else {}
+
+
+def _resolve(
+    target: AsyncEngine | async_sessionmaker[AsyncSession],
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    if isinstance(target, AsyncEngine):
+        return target, session_factory(target)
+    bind = target.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("write_session needs a session factory bound to an AsyncEngine")
+    return bind, target
+
+
+@asynccontextmanager
+async def write_session(
+    target: AsyncEngine | async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session inside one write transaction: committed when the block exits normally, rolled
+    back when it raises. Use it for every write, and keep the block short (no slow work inside:
+    on SQLite it holds the database's only write slot).
+
+    ``target`` is the engine or a factory from :func:`session_factory`. When the block has
+    exited without an exception the write is durable and visible to every new transaction.
+
+    Do not nest write sessions in one task: on SQLite the inner one would wait for the lock the
+    outer one holds. A task cancelled mid-commit releases the lock; the commit finishes in the
+    driver thread and the next writer waits for it in SQLite's busy handler.
+    """
+    engine, factory = _resolve(target)
+    async with (
+        _serialised(engine),
+        factory(execution_options=_write_options(engine)) as session,
+    ):
+        session.info[_WRITE_FLAG] = True
+        async with session.begin():
+            yield session
+
+
+@asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Like :func:`write_session` for Core statements and DDL: a connection in one write
+    transaction (``BEGIN IMMEDIATE`` and the process lock on SQLite)."""
+    async with _serialised(engine), engine.connect() as connection:
+        await connection.execution_options(**_write_options(engine))
+        async with connection.begin():
+            yield connection
+
+
+def is_write_session(session: AsyncSession) -> bool:
+    """Whether ``session`` was opened by :func:`write_session`."""
+    return bool(session.info.get(_WRITE_FLAG, False))
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and its session factory, opened once per process (e.g. in the app lifespan).
+
+    ``sessions()`` opens a read session; ``write()`` is :func:`write_session` on this engine.
+    """
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def open(cls, url: str | URL, **engine_options: Any) -> Database:
+        """:func:`create_db_engine` plus :func:`session_factory`."""
+        engine = create_db_engine(url, **engine_options)
+        return cls(engine, session_factory(engine))
+
+    def write(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in one write transaction (see :func:`write_session`)."""
+        return write_session(self.sessions)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

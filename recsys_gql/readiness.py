@@ -1,0 +1,50 @@
+"""Start-up and readiness checks shared by ``serve``, the lifespan and ``/readyz``.
+
+Each failure says what is wrong and which command fixes it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
+
+from recsys_gql.db.models import DatasetInfo
+from recsys_gql.db.session import Database
+from recsys_gql.errors import ArtifactError
+from recsys_gql.recsys.engine import Engine
+from recsys_gql.settings import Settings
+
+
+class StartupError(RuntimeError):
+    """The service cannot serve; the message says why and what to run."""
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Verify and load ``<artifacts_dir>/current``."""
+    current = settings.artifacts_dir / "current"
+    try:
+        return Engine.load(current)
+    except ArtifactError as exc:
+        raise StartupError(
+            f"artifacts not usable: {exc.message}. Run `recsys-gql train` (or `make serve`)."
+        ) from exc
+
+
+async def check_database(database: Database, engine: Engine) -> None:
+    """The database answers, is initialised, and holds the catalog the model was trained on."""
+    url = database.engine.url.render_as_string(hide_password=True)
+    try:
+        async with database.sessions() as session:
+            info = (await session.exec(select(DatasetInfo))).first()
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"database {url} is not ready ({exc.__class__.__name__}): run `recsys-gql db init`"
+        ) from exc
+    if info is None:
+        raise StartupError(f"database {url} is empty: run `recsys-gql db init`")
+    trained_on = engine.manifest.data.sha256
+    if info.sha256 != trained_on:
+        raise StartupError(
+            f"database {url} holds dataset {info.sha256[:12]} but the model was trained on "
+            f"{trained_on[:12]}: run `recsys-gql db init --force` or retrain"
+        )

@@ -1,0 +1,145 @@
+"""A real uvicorn on loopback serving the real ml-latest-small artifacts, once against a SQLite
+file and once against a fresh PostgreSQL database (required under ``CI=true``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from recsys_gql.app import create_app
+from recsys_gql.db.loader import init_database
+from recsys_gql.settings import Settings
+from tests.conftest import RealRun
+
+PG_ADMIN_URLS = [f"postgresql+asyncpg://{u}@127.0.0.1:5432/postgres" for u in ("postgres", "root")]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server and how to reach it."""
+
+    url: str
+    settings: Settings
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST one operation and return the decoded body (asserting HTTP 200)."""
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Server]:
+    """Run ``create_app(settings)`` under uvicorn in a thread until the block exits."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Server(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _create_postgres_database() -> str:
+    name = f"recsys_api_{uuid.uuid4().hex[:10]}"
+    reasons = []
+    for admin_url in PG_ADMIN_URLS:
+
+        async def create(url: str = admin_url) -> None:
+            admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+            try:
+                async with admin.connect() as connection:
+                    await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            finally:
+                await admin.dispose()
+
+        try:
+            asyncio.run(create())
+            return admin_url.rsplit("/", 1)[0] + f"/{name}"
+        except Exception as exc:
+            reasons.append(f"{admin_url}: {type(exc).__name__}: {exc}")
+    message = f"PostgreSQL is not reachable ({'; '.join(reasons)})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {message}")
+    pytest.skip(message)
+
+
+def _drop_postgres_database(url: str) -> None:
+    admin_url, name = url.rsplit("/", 1)
+
+    async def drop() -> None:
+        admin = create_async_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            await admin.dispose()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, real_run: RealRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database initialised from the real data with `db init`'s loader."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('api-db') / 'recsys.db'}"
+    else:
+        url = _create_postgres_database()
+    asyncio.run(init_database(url, real_run.raw))
+    yield url
+    if request.param == "postgres":
+        _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def api_settings(database_url: str, real_run: RealRun) -> Settings:
+    """Settings pointing at the session's artifacts and database."""
+    return Settings(
+        artifacts_dir=real_run.artifacts_dir,
+        data_dir=real_run.data_dir,
+        database_url=database_url,
+    )
+
+
+@pytest.fixture(scope="session")
+def api(api_settings: Settings) -> Iterator[Server]:
+    """The server every API test talks to (one per database backend)."""
+    with running(api_settings) as server:
+        yield server
+
+
+def fresh_user() -> int:
+    """A user id no other test uses."""
+    return 10_000_000 + uuid.uuid4().int % 1_000_000_000
+
+
+def schema_path() -> Path:
+    """The committed SDL."""
+    return Path(__file__).resolve().parents[2] / "schema.graphql"
