@@ -7,11 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install data train lint bench-train clean-artifacts
+.PHONY: serve test install data train db schema lint bench-train bench-engine bench-serve clean-artifacts
 
-serve: install data train
-	@echo "Artifacts are ready in artifacts/current."
-	@echo "The GraphQL server is not part of this build yet: it arrives with the API issue."
+serve: install data train db
+	$(BIN)/recsys-gql serve
 
 test: install lint
 	$(BIN)/pytest
@@ -32,6 +31,12 @@ data: install
 train: install
 	$(BIN)/recsys-gql train --if-stale
 
+db: install
+	$(BIN)/recsys-gql db init
+
+schema: install
+	$(BIN)/recsys-gql export-schema
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,6 +44,12 @@ lint: install
 
 bench-train: install
 	$(BIN)/python -m bench.train
+
+bench-engine: install train
+	$(BIN)/python -m bench.engine
+
+bench-serve: install train
+	$(BIN)/python -m bench.serve
 
 clean-artifacts:
 	rm -rf artifacts/2* artifacts/current

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
+from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
 from recsys_gql.api.types import (
     Health,
@@ -61,7 +62,7 @@ async def recommendations(
         None,
         exclude_rated,
     )
-    return [await Recommendation.from_engine(info, rec) for rec in recs]
+    return await gather(Recommendation.from_engine(info, rec) for rec in recs)
 
 
 async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
@@ -72,7 +73,7 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
     """Semantic search: the query is encoded with the movies' sentence model."""
     hits = await run_in_threadpool(info.context.engine.search, query, first)
-    return [await SearchHit.from_hit(info, hit) for hit in hits]
+    return await gather(SearchHit.from_hit(info, hit) for hit in hits)
 
 
 async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
@@ -80,7 +81,7 @@ async def popular(info: Info, first: int, genres: list[str] | None) -> list[Movi
     from recsys_gql.api.types import load_movie
 
     hits = await run_in_threadpool(info.context.engine.popular, first, genres)
-    return [await load_movie(info, hit.movie_id) for hit in hits]
+    return await gather(load_movie(info, hit.movie_id) for hit in hits)
 
 
 async def movies(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import enum
@@ -11,6 +12,7 @@ from typing import Annotated
 
 import strawberry
 
+from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
@@ -92,7 +94,7 @@ class Movie:
         from recsys_gql.api import services
 
         hits = await services.similar(info, self.id, check_first(first))
-        return [await SimilarMovie.from_hit(info, hit) for hit in hits]
+        return await gather(SimilarMovie.from_hit(info, hit) for hit in hits)
 
 
 @strawberry.type
@@ -157,7 +159,10 @@ class Recommendation:
     @classmethod
     async def from_engine(cls, info: Info, rec: EngineRecommendation) -> Recommendation:
         """From an engine recommendation, with a readable summary."""
-        contributions = [await Contribution.from_engine(info, c) for c in rec.because]
+        contributions, movie = await asyncio.gather(
+            gather(Contribution.from_engine(info, c) for c in rec.because),
+            load_movie(info, rec.movie_id),
+        )
         because = [c.movie for c in contributions]
         if rec.source == "popularity":
             summary = "Popular with everyone: rate a few movies to personalise this list."
@@ -167,7 +172,7 @@ class Recommendation:
         else:
             summary = "From your ratings as a whole."
         return cls(
-            movie=await load_movie(info, rec.movie_id),
+            movie=movie,
             score=round(rec.score, 6),
             collab_score=round(rec.collab_score, 6),
             content_score=round(rec.content_score, 6),

@@ -50,12 +50,20 @@ def running(settings: Settings) -> Iterator[Server]:
     """Run ``create_app(settings)`` under uvicorn in a thread until the block exits."""
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    exit_codes: list[object] = []
+
+    def serve() -> None:
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn's exit on a failed startup
+            exit_codes.append(exc.code)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
+            raise RuntimeError(f"the server did not start (exit code {exit_codes})")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:

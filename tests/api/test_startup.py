@@ -1,0 +1,50 @@
+"""The server refuses to start half-loaded, and says what to run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recsys_gql.cli import main
+from recsys_gql.settings import Settings
+from tests.api.conftest import running
+
+
+def test_serve_refuses_missing_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("RECSYS_GQL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot serve: artifacts not usable" in err
+    assert "recsys-gql train" in err
+
+
+def test_serve_refuses_an_uninitialised_database(
+    api_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(api_settings.artifacts_dir))
+    monkeypatch.setenv("RECSYS_GQL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "run `recsys-gql db init`" in capsys.readouterr().err
+
+
+def test_the_app_does_not_start_on_tampered_artifacts(
+    api_settings: Settings, tmp_path: Path
+) -> None:
+    run = (api_settings.artifacts_dir / "current").resolve()
+    copy = tmp_path / "artifacts" / run.name
+    shutil.copytree(run, copy)
+    (tmp_path / "artifacts" / "current").symlink_to(run.name)
+    with (copy / "item_factors.npy").open("r+b") as handle:
+        handle.seek(-4, 2)
+        handle.write(b"\x00\x00\x80\x7f")
+    broken = api_settings.model_copy(update={"artifacts_dir": tmp_path / "artifacts"})
+    with pytest.raises(RuntimeError, match=r"did not start \(exit code \[3\]\)"), running(broken):
+        pass
