@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from recsys_gql.artifacts import MANIFEST_NAME, ArtifactDir, atomic_write_text
+from recsys_gql.movielens import load_movielens
 from recsys_gql.recsys.content import ContentGraph
 from recsys_gql.recsys.engine import HybridSettings
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import EvalConfig, TrainConfig
-from training.data import load_movielens
 from training.evaluate import (
     NormalisedArms,
     SplitData,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from recsys_gql.artifacts import sha256_file
 from recsys_gql.errors import DataSourceError
-from training.data import OPTIONAL_FILES, REQUIRED_FILES, load_movielens
+from recsys_gql.movielens import OPTIONAL_FILES, REQUIRED_FILES, load_movielens
 
 DATASET = "ml-latest-small"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"

@@ -26,6 +26,7 @@ from recsys_gql.artifacts import (
     verify,
 )
 from recsys_gql.errors import ArtifactError
+from recsys_gql.movielens import MovieLensData, fingerprint, load_movielens
 from recsys_gql.recsys.content import (
     ContentGraph,
     SentenceEncoder,
@@ -35,7 +36,6 @@ from recsys_gql.recsys.content import (
 )
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
-from training.data import MovieLensData, fingerprint, load_movielens
 from training.embed import embed_texts
 from training.fit import fit_als, fit_tfidf, popularity, rating_matrix
 from training.stages import StageResult, StageTimer

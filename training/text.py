@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from training.data import MovieLensData
+from recsys_gql.movielens import MovieLensData
 
 
 def top_tags(tags: pd.DataFrame | None, limit: int) -> pd.Series:

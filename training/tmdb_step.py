@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from training.data import load_movielens
+from recsys_gql.movielens import load_movielens
 from training.tmdb import enrich_overviews
 
 

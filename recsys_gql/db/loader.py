@@ -22,16 +22,13 @@ one transaction, so a failure leaves the old contents untouched.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert
 from sqlalchemy.engine import URL
@@ -42,9 +39,9 @@ from recsys_gql.db.models import DatasetInfo, Movie, Rating, User, fold_title
 from recsys_gql.db.repository import create_schema
 from recsys_gql.db.session import AsyncSession, create_db_engine, session_factory, write_session
 from recsys_gql.errors import DataValidationError, RecsysError
+from recsys_gql.movielens import MovieLensData, fingerprint, load_movielens
 
 __all__ = [
-    "DATA_FILES",
     "DatasetMismatch",
     "InitResult",
     "MovieLensRows",
@@ -53,10 +50,6 @@ __all__ = [
     "read_movielens",
 ]
 
-REQUIRED_FILES = ("ratings.csv", "movies.csv")
-DATA_FILES = (*REQUIRED_FILES, "links.csv", "tags.csv", "overviews.csv")
-"""The files of the fingerprint — the same set training fingerprints (tags are not loaded)."""
-NO_GENRES = "(no genres listed)"
 INSERT_CHUNK = 10_000
 MAX_ID = 2**31 - 1
 """Ids are stored as 32-bit INTEGER columns."""
@@ -102,68 +95,13 @@ class MovieLensRows:
     ratings: list[dict[str, Any]]
 
 
-# --- fingerprint ---------------------------------------------------------------------------
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
-    """``(overall sha256, {file name: sha256})`` over the :data:`DATA_FILES` present in
-    ``folder``; the overall digest is the sha256 of the sorted ``"name:digest"`` lines."""
-    files = {name: _sha256_file(folder / name) for name in DATA_FILES if (folder / name).is_file()}
-    overall = hashlib.sha256(
-        "\n".join(f"{name}:{digest}" for name, digest in sorted(files.items())).encode()
-    ).hexdigest()
-    return overall, files
-
-
 # --- reading -------------------------------------------------------------------------------
 
 
-def _read(path: Path, columns: Sequence[str]) -> pd.DataFrame:
-    name = path.name
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(name, f"not UTF-8 text ({exc.reason})") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataValidationError(name, "the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        raise DataValidationError(name, f"malformed CSV: {exc}") from exc
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataValidationError(name, f"missing column(s) {', '.join(missing)}", line=1)
-    return frame
-
-
-def _fail_at(name: str, frame: pd.DataFrame, bad: Any, problem: str) -> None:
-    """Raise for the first row where ``bad`` is true; ``problem`` may name columns."""
-    mask = np.asarray(bad, dtype=bool)
-    if mask.any():
-        position = int(np.argmax(mask))
-        values = {str(k): v for k, v in frame.iloc[position].items()}
-        raise DataValidationError(name, problem.format(**values), line=position + 2)
-
-
-def _ids(name: str, frame: pd.DataFrame, column: str, *, nullable: bool = False) -> pd.Series:
-    text = frame[column].str.strip()
-    values = pd.to_numeric(text, errors="coerce")
-    blank = text == ""
-    bad = values.isna() & ~(blank & nullable)
-    bad |= values.notna() & ((values % 1 != 0) | (values < 0) | (values > MAX_ID))
-    _fail_at(name, frame, bad, f"{column} must be an integer id, got {{{column}!r}}")
-    return values.astype("Int64")
-
-
-def _nullable_ints(series: pd.Series) -> list[int | None]:
-    return [None if pd.isna(v) else int(v) for v in series.tolist()]
+def dataset_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
+    """``(overall sha256, {file name: sha256})``: training's manifest fingerprint of ``folder``."""
+    digest = fingerprint(folder)
+    return digest.sha256, dict(digest.files)
 
 
 def _split_title(title: str) -> tuple[str, int | None]:
@@ -175,100 +113,83 @@ def _split_title(title: str) -> tuple[str, int | None]:
     return match["title"], int(match["year"])
 
 
-def _read_movies(folder: Path) -> tuple[list[dict[str, Any]], set[int]]:
-    name = "movies.csv"
-    frame = _read(folder / name, ("movieId", "title", "genres"))
-    ids = _ids(name, frame, "movieId")
-    _fail_at(name, frame, ids.duplicated(), "duplicate movieId {movieId}")
-    titles = frame["title"].str.strip()
-    _fail_at(name, frame, titles == "", "movie {movieId} has an empty title")
-    genres = frame["genres"].str.strip().replace(NO_GENRES, "")
+def _check_id_range(file: str, frame: pd.DataFrame, column: str) -> None:
+    values = frame[column].dropna()
+    too_big = values[(values < 0) | (values > MAX_ID)]
+    if not too_big.empty:
+        raise DataValidationError(
+            file, f"{column} {int(too_big.iloc[0])} does not fit a 32-bit id column"
+        )
 
+
+def _movie_rows(data: MovieLensData) -> list[dict[str, Any]]:
+    movies = data.movies
+    _check_id_range("movies.csv", movies, "movieId")
     tmdb: dict[int, int | None] = {}
     imdb: dict[int, str | None] = {}
-    if (folder / "links.csv").is_file():
-        links = _read(folder / "links.csv", ("movieId", "imdbId", "tmdbId"))
-        link_ids = _ids("links.csv", links, "movieId")
-        _fail_at("links.csv", links, link_ids.duplicated(), "duplicate movieId {movieId}")
-        tmdb_ids = _ids("links.csv", links, "tmdbId", nullable=True)
-        imdb_ids = links["imdbId"].str.strip()
-        for movie_id, tmdb_id, imdb_id in zip(
-            link_ids.tolist(), _nullable_ints(tmdb_ids), imdb_ids.tolist(), strict=True
-        ):
-            tmdb[int(movie_id)] = tmdb_id
+    if data.links is not None:
+        _check_id_range("links.csv", data.links, "tmdbId")
+        for movie_id, imdb_id, tmdb_id in data.links.itertuples(index=False):
+            tmdb[int(movie_id)] = None if pd.isna(tmdb_id) else int(tmdb_id)
             imdb[int(movie_id)] = imdb_id or None
-
     overviews: dict[int, str] = {}
-    if (folder / "overviews.csv").is_file():
-        table = _read(folder / "overviews.csv", ("movieId", "overview"))
-        overview_ids = _ids("overviews.csv", table, "movieId")
-        _fail_at("overviews.csv", table, overview_ids.duplicated(), "duplicate movieId {movieId}")
-        texts = table["overview"].str.split().str.join(" ").fillna("")
-        overviews = dict(zip((int(i) for i in overview_ids.tolist()), texts.tolist(), strict=True))
-
+    if data.overviews is not None:
+        overviews = dict(
+            zip(
+                (int(i) for i in data.overviews["movieId"]),
+                data.overviews["overview"].fillna(""),
+                strict=True,
+            )
+        )
     rows: list[dict[str, Any]] = []
-    for movie_id, full_title, genre in zip(
-        (int(i) for i in ids.tolist()), titles.tolist(), genres.tolist(), strict=True
+    for movie_id, full_title, genres in zip(
+        movies["movieId"].tolist(), movies["title"].tolist(), movies["genres"].tolist(), strict=True
     ):
         title, year = _split_title(full_title)
         rows.append(
             {
-                "id": movie_id,
+                "id": int(movie_id),
                 "title": title,
                 "title_folded": fold_title(title),
                 "year": year,
-                "genres": genre,
-                "overview": overviews.get(movie_id, ""),
-                "tmdb_id": tmdb.get(movie_id),
-                "imdb_id": imdb.get(movie_id),
+                "genres": genres,
+                "overview": overviews.get(int(movie_id), ""),
+                "tmdb_id": tmdb.get(int(movie_id)),
+                "imdb_id": imdb.get(int(movie_id)),
             }
         )
-    return rows, {row["id"] for row in rows}
+    return rows
 
 
-def _read_ratings(
-    folder: Path, movie_ids: set[int]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    name = "ratings.csv"
-    frame = _read(folder / name, ("userId", "movieId", "rating", "timestamp"))
-    users = _ids(name, frame, "userId")
-    movies = _ids(name, frame, "movieId")
-    values = pd.to_numeric(frame["rating"].str.strip(), errors="coerce")
-    _fail_at(name, frame, values.isna(), "rating must be a number, got {rating!r}")
-    _fail_at(name, frame, ~values.between(0.5, 5.0), "rating {rating} is not in 0.5-5.0")
-    stamps = pd.to_numeric(frame["timestamp"].str.strip(), errors="coerce")
-    bad_stamps = stamps.isna() | (stamps.notna() & (stamps % 1 != 0))
-    _fail_at(name, frame, bad_stamps, "timestamp must be an integer, got {timestamp!r}")
-    pairs = pd.DataFrame({"u": users, "m": movies})
-    _fail_at(name, frame, pairs.duplicated(), "duplicate rating of movie {movieId} by {userId}")
-    _fail_at(name, frame, ~movies.isin(movie_ids), "movie {movieId} is not in movies.csv")
-
-    user_list = [int(u) for u in users.tolist()]
-    stamp_list = [int(s) for s in stamps.tolist()]
+def _rating_rows(data: MovieLensData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ratings = data.ratings
+    _check_id_range("ratings.csv", ratings, "userId")
+    user_list = [int(u) for u in ratings["userId"].tolist()]
+    stamp_list = [int(t) for t in ratings["timestamp"].tolist()]
     first_seen: dict[int, int] = {}
     for user_id, stamp in zip(user_list, stamp_list, strict=True):
         if stamp < first_seen.get(user_id, stamp + 1):
             first_seen[user_id] = stamp
     when = {stamp: datetime.fromtimestamp(stamp, UTC) for stamp in set(stamp_list)}
-    ratings = [
-        {"user_id": u, "movie_id": int(m), "rating": float(r), "rated_at": when[s]}
-        for u, m, r, s in zip(user_list, movies.tolist(), values.tolist(), stamp_list, strict=True)
-    ]
+    rating_rows = [
+        {"user_id": u, "movie_id": int(m), "rating": float(r), "rated_at": when[t]}
+        for u, m, r, t in zip(
+            user_list, ratings["movieId"].tolist(), ratings["rating"].tolist(), stamp_list,
+            strict=True,
+        )
+    ]  # fmt: skip
     user_rows = [
         {"id": user_id, "created_at": when[stamp]} for user_id, stamp in sorted(first_seen.items())
     ]
-    return user_rows, ratings
+    return user_rows, rating_rows
 
 
 def read_movielens(folder: Path) -> MovieLensRows:
-    """Read and check ``folder``; raise :class:`DataValidationError` naming the file, the line
-    (header = line 1) and the problem."""
-    for required in REQUIRED_FILES:
-        if not (folder / required).is_file():
-            raise DataValidationError(str(folder / required), "file not found")
-    movies, movie_ids = _read_movies(folder)
-    users, ratings = _read_ratings(folder, movie_ids)
-    return MovieLensRows(movies=movies, users=users, ratings=ratings)
+    """Read ``folder`` with the shared validator (:func:`recsys_gql.movielens.load_movielens`,
+    which names the file, line and problem of any bad input) and lay it out as rows."""
+    data = load_movielens(folder)
+    users, ratings = _rating_rows(data)
+    return MovieLensRows(movies=_movie_rows(data), users=users, ratings=ratings)
 
 
 # --- writing -------------------------------------------------------------------------------

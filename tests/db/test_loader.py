@@ -177,7 +177,7 @@ async def test_invalid_data_is_refused_before_any_write(
     assert await counts(sessions) == (0, 0, 0)
 
     unknown = write_tiny_dataset(tmp_path / "unknown", ratings=[*RATINGS, (4, 99, 3.0, 1)])
-    with pytest.raises(DataValidationError, match=r"movie 99 is not in movies\.csv"):
+    with pytest.raises(DataValidationError, match=r"movie 99 is rated but is not in movies\.csv"):
         await init_database(db_engine, unknown)
 
 
@@ -193,7 +193,7 @@ async def test_dates_are_aware_utc(
 def test_fingerprint_matches_the_training_manifest(tiny_dir: Path) -> None:
     """The stored fingerprint is the artifact manifest's ``data.sha256`` for the same folder,
     so the server can check that catalog and artifacts agree."""
-    from training.data import fingerprint
+    from recsys_gql.movielens import fingerprint
 
     digest, files = dataset_fingerprint(tiny_dir)
     expected = fingerprint(tiny_dir)

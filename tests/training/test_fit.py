@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_gql.movielens import load_movielens
 from recsys_gql.recsys.vocab import IdVocab
 from tests.conftest import BLOCK_A, BLOCK_B, USERS_A, USERS_B
 from training.config import AlsConfig, PopularityConfig, TfidfConfig
-from training.data import load_movielens
 from training.fit import confidence, fit_als, fit_tfidf, popularity, rating_matrix
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recsys_gql.errors import DataValidationError
-from training.data import fingerprint, load_movielens
+from recsys_gql.movielens import fingerprint, load_movielens
 
 
 def rewrite(path: Path, old: str, new: str) -> None:

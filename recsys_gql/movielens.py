@@ -1,4 +1,4 @@
-"""Read and validate a MovieLens-shaped folder.
+"""Read and validate a MovieLens-shaped folder (shared by training and `db init`).
 
 The folder holds ``ratings.csv`` and ``movies.csv`` and optionally ``links.csv``, ``tags.csv``
 and ``overviews.csv`` (``movieId,tmdbId,overview``). Every file is read as text first and checked
