@@ -25,6 +25,7 @@ from recsys_gql.api.schema import build_schema
 from recsys_gql.artifacts import verify
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
+from recsys_gql.graphiql import assets_route, graphiql_response
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
@@ -55,6 +56,9 @@ class RecsysGraphQL(GraphQL[Context, None]):
             loaders=Loaders.create(state.database.sessions),
             settings=state.settings,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response(request)  # served locally, never from unpkg.com
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -101,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
+    if settings.graphiql:
+        routes.append(assets_route())
     return Starlette(routes=routes, lifespan=lifespan)
 
 
