@@ -167,7 +167,8 @@ class Recommendation:
         if rec.source == "popularity":
             summary = "Popular with everyone: rate a few movies to personalise this list."
         elif because:
-            titles = ", ".join(m.title for m in because)
+            quoted = [f"“{m.title}”" for m in because]
+            titles = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
             summary = f"Because you rated {titles}."
         else:
             summary = "From your ratings as a whole."
