@@ -15,7 +15,15 @@ serve: install data train db
 test: install lint
 	$(BIN)/pytest
 
-install: $(STAMP)
+GRAPHIQL := recsys_gql/graphiql
+GRAPHIQL_STAMP := $(GRAPHIQL)/node_modules/.installed
+
+install: $(STAMP) $(GRAPHIQL_STAMP)
+
+# GraphiQL's JavaScript, served by the app itself (never a CDN); versions pinned by the lockfile.
+$(GRAPHIQL_STAMP): $(GRAPHIQL)/package-lock.json
+	npm ci --prefix $(GRAPHIQL)
+	@touch $(GRAPHIQL_STAMP)
 
 # torch is installed first and pinned so pip takes the CPU wheel, never a multi-GB CUDA build.
 $(STAMP): pyproject.toml
