@@ -27,6 +27,8 @@ class Context:
     database: Database
     loaders: Loaders
     settings: Settings
+    viewer_id: int | None = None
+    """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
