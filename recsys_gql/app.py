@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.api.security import identify
 from recsys_gql.artifacts import verify
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
@@ -48,6 +49,7 @@ class RecsysGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
+        viewer = await identify(state.database.sessions, request.headers.get("authorization"))
         return Context(
             request=request,
             response=response,
@@ -55,6 +57,8 @@ class RecsysGraphQL(GraphQL[Context, None]):
             database=state.database,
             loaders=Loaders.create(state.database.sessions),
             settings=state.settings,
+            viewer_id=viewer.user_id,
+            auth_problem=viewer.problem,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

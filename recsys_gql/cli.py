@@ -99,6 +99,52 @@ def _cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_users_token(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from recsys_gql.api.security import issue_token
+    from recsys_gql.db import repository as repo
+    from recsys_gql.db.session import Database
+
+    async def issue() -> str | None:
+        database = Database.open(settings.database_url)
+        try:
+            async with database.sessions() as session:
+                if await repo.get_user(session, args.user_id) is None:
+                    return None
+            return await issue_token(database, args.user_id)
+        finally:
+            await database.dispose()
+
+    token = asyncio.run(issue())
+    if token is None:
+        print(f"recsys-gql: error: user {args.user_id} does not exist", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"token for user {args.user_id}; it is shown only once", file=sys.stderr)
+    return 0
+
+
+def _cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from recsys_gql.api.security import revoke
+    from recsys_gql.db.session import Database
+
+    async def run() -> bool:
+        database = Database.open(settings.database_url)
+        try:
+            return await revoke(database, args.token)
+        finally:
+            await database.dispose()
+
+    if not asyncio.run(run()):
+        print("recsys-gql: error: no live token matches", file=sys.stderr)
+        return 2
+    print("token revoked")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -206,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace a different dataset (drops API ratings)"
     )
     init.set_defaults(handler=_cmd_db_init)
+
+    users = commands.add_parser("users", help="API tokens of users")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    token = user_commands.add_parser("token", help="issue a write token for an existing user")
+    token.add_argument("user_id", type=int)
+    token.set_defaults(handler=_cmd_users_token)
+    revoke = user_commands.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token")
+    revoke.set_defaults(handler=_cmd_users_revoke)
 
     serve = commands.add_parser("serve", help="serve the GraphQL API under uvicorn")
     serve.add_argument("--host", help="bind address (default $RECSYS_GQL_HOST or 127.0.0.1)")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import IPvAnyNetwork, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RATE_LIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss")
 
 
 def default_cache_dir() -> Path:
@@ -47,6 +53,53 @@ class Settings(BaseSettings):
 
     workers: int = 1
     """uvicorn worker processes (each loads its own engine)."""
+
+    rate_limit_reads: str = "30/minute"
+    """Queries per client IP, moving window, in `limits` notation (``"30/minute"``)."""
+
+    rate_limit_writes: str = "10/minute"
+    """Mutation fields per authenticated user (else per client IP), moving window; five
+    aliased ``rateMovie`` calls in one request spend five."""
+
+    rate_limit_storage: str = "memory://"
+    """Where the counters live: ``memory://`` (per process) or ``redis://host:6379`` (shared
+    by every process and replica)."""
+
+    rate_limit_fail_open: bool = True
+    """When the storage is unreachable: serve without limiting and log a warning (``true``),
+    or refuse GraphQL requests with 503 ``RATE_LIMIT_UNAVAILABLE`` (``false``)."""
+
+    rate_limit_key_prefix: str = "recsys-gql"
+    """Namespace of the counters (lets deployments or tests share one Redis)."""
+
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    """Addresses or networks (comma-separated or a JSON list) whose ``X-Forwarded-For`` names
+    the client; from any other peer the header is ignored."""
+
+    @field_validator("rate_limit_reads", "rate_limit_writes")
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        if len(parse_many(value)) != 1:
+            raise ValueError("expected one limit, like '30/minute'")
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        scheme = value.removeprefix("async+").partition("://")[0]
+        if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError("expected memory:// or redis://host:port")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @property
     def raw_data_dir(self) -> Path:

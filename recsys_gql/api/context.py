@@ -29,6 +29,8 @@ class Context:
     settings: Settings
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
+    auth_problem: str | None = None
+    """Why a presented token was not accepted (``None`` when none was sent or it was fine)."""
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

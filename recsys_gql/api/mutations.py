@@ -6,7 +6,7 @@ import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
-from recsys_gql.api.types import RateMovieInput, RateMoviePayload
+from recsys_gql.api.types import RateMovieInput, RateMoviePayload, SignedUp
 
 
 @strawberry.type
@@ -17,3 +17,9 @@ class Mutation:
     )
     async def rate_movie(self, info: Info, input: RateMovieInput) -> RateMoviePayload:
         return await services.rate_movie(info, input)
+
+    @strawberry.mutation(
+        description="Create a new user and return an API token for it (shown only once)."
+    )
+    async def sign_up(self, info: Info) -> SignedUp:
+        return await services.sign_up(info)

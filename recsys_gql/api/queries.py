@@ -47,6 +47,11 @@ class Query:
     def user(self, id: int) -> User | None:
         return User(id=id) if id > 0 else None
 
+    @strawberry.field(description="The user of the request's bearer token (null when none).")
+    def viewer(self, info: Info) -> User | None:
+        viewer = info.context.viewer_id
+        return None if viewer is None else User(id=viewer)
+
     @strawberry.field(description="Hybrid recommendations for a user, from their ratings now.")
     async def recommendations(
         self,

@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
+from recsys_gql.api.security import new_token, token_digest
 from recsys_gql.api.types import (
+    Forbidden,
     Health,
     InvalidRating,
     MovieConnection,
@@ -26,6 +29,8 @@ from recsys_gql.api.types import (
     RatingSaved,
     Recommendation,
     SearchHit,
+    SignedUp,
+    Unauthenticated,
     User,
     check_first,
     decode_cursor,
@@ -35,8 +40,6 @@ from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.db import repository as repo
 from recsys_gql.errors import InvalidArgument
 from recsys_gql.recsys.engine import MAX_N, ScoredMovie
-
-MAX_USER_ID = 2**31 - 1
 
 
 async def recommendations(
@@ -143,13 +146,18 @@ def validate_rating(data: RateMovieInput) -> InvalidRating | None:
         return InvalidRating(
             message=f"rating must be 0.5 to 5.0 in steps of 0.5, got {rating}", field="rating"
         )
-    if not 1 <= data.user_id <= MAX_USER_ID:
-        return InvalidRating(message="userId must be a positive integer", field="userId")
     return None
 
 
 async def rate_movie(info: Info, data: RateMovieInput) -> RateMoviePayload:
-    """Validate, then upsert in one short write transaction."""
+    """Check the caller may write for ``data.userId``, validate, then upsert in one short
+    write transaction."""
+    viewer = info.context.viewer_id
+    if viewer is None:
+        problem = info.context.auth_problem or "rateMovie needs `Authorization: Bearer <token>`"
+        return Unauthenticated(message=problem)
+    if viewer != data.user_id:
+        return Forbidden(message=f"this token belongs to user {viewer}, not {data.user_id}")
     refusal = validate_rating(data)
     if refusal is not None:
         return refusal
@@ -167,6 +175,29 @@ async def rate_movie(info: Info, data: RateMovieInput) -> RateMoviePayload:
         message=f"saved {row.rating:g} for movie {row.movie_id}",
         rating=Rating.from_row(row),
         user=User(id=row.user_id),
+    )
+
+
+SIGN_UP_ATTEMPTS = 5
+
+
+async def sign_up(info: Info) -> SignedUp:
+    """Create a user with the next free id and a token for it, in one transaction."""
+    now = datetime.now(UTC)
+    token = new_token()
+    for attempt in range(SIGN_UP_ATTEMPTS):
+        try:
+            async with info.context.database.write() as session:
+                user = await repo.create_user(session, now)
+                await repo.add_token(session, user.id, token_digest(token), now)
+            break
+        except IntegrityError:  # a concurrent sign-up took the same id (PostgreSQL)
+            if attempt == SIGN_UP_ATTEMPTS - 1:
+                raise
+    return SignedUp(
+        message=f"welcome, user {user.id}: keep this token, it is shown only once",
+        user=User(id=user.id),
+        token=token,
     )
 
 

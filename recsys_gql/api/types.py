@@ -299,9 +299,29 @@ class MovieNotFound:
     movie_id: int
 
 
+@strawberry.type(description="No valid `Authorization: Bearer <token>` header; nothing written.")
+class Unauthenticated:
+    message: str
+    code: str = "UNAUTHENTICATED"
+
+
+@strawberry.type(description="The token's user may not write for this user; nothing written.")
+class Forbidden:
+    message: str
+    code: str = "FORBIDDEN"
+
+
 RateMoviePayload = Annotated[
-    RatingSaved | InvalidRating | MovieNotFound, strawberry.union("RateMoviePayload")
+    RatingSaved | InvalidRating | MovieNotFound | Unauthenticated | Forbidden,
+    strawberry.union("RateMoviePayload"),
 ]
+
+
+@strawberry.type(description="A new user and its API token. The token is shown only once.")
+class SignedUp:
+    message: str
+    user: User
+    token: str = strawberry.field(description="Send it as `Authorization: Bearer <token>`.")
 
 
 @strawberry.input

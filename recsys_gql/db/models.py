@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DatasetInfo", "Movie", "Rating", "UTCDateTime", "User", "fold_title"]
+__all__ = ["ApiToken", "DatasetInfo", "Movie", "Rating", "UTCDateTime", "User", "fold_title"]
 
 RATING_MIN = 0.5
 RATING_MAX = 5.0
@@ -137,3 +137,16 @@ class DatasetInfo(SQLModel, table=True):
     movies: int = 0
     users: int = 0
     ratings: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token that lets one user write. Only its sha256 is stored: the token itself is
+    shown once, when it is issued."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_sha256: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, col, select
 
-from recsys_gql.db.models import Movie, Rating, User, fold_title
+from recsys_gql.db.models import ApiToken, Movie, Rating, User, fold_title
 from recsys_gql.db.session import AsyncSession, is_write_session, write_connection
 
 __all__ = [
@@ -270,3 +270,54 @@ async def upsert_rating(
     if not isinstance(stored, Rating):  # pragma: no cover - the statement returns Rating
         raise TypeError(f"upsert returned {type(stored).__name__}")
     return stored
+
+
+# --- users and tokens ----------------------------------------------------------------------
+
+
+async def create_user(session: AsyncSession, now: datetime) -> User:
+    """A new user with the next free id. Must run inside ``write_session`` (on SQLite the write
+    lock makes ``max + 1`` safe; on PostgreSQL a concurrent duplicate fails the primary key and
+    the caller's transaction, which is retried by :func:`recsys_gql.api.services.sign_up`)."""
+    if not is_write_session(session):
+        raise RuntimeError("create_user must run inside write_session(...)")
+    highest = (await session.exec(select(func.max(User.id)))).one()
+    user = User(id=int(highest or 0) + 1, created_at=now)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def add_token(session: AsyncSession, user_id: int, token_sha256: str, now: datetime) -> None:
+    """Store a token's digest for ``user_id`` (inside ``write_session``)."""
+    if not is_write_session(session):
+        raise RuntimeError("add_token must run inside write_session(...)")
+    session.add(ApiToken(user_id=user_id, token_sha256=token_sha256, created_at=now))
+    await session.flush()
+
+
+async def user_for_token(session: AsyncSession, token_sha256: str) -> int | None:
+    """The user a live (not revoked) token belongs to, or ``None``."""
+    statement = select(ApiToken.user_id).where(
+        col(ApiToken.token_sha256) == token_sha256, col(ApiToken.revoked_at).is_(None)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def revoke_token(session: AsyncSession, token_sha256: str, now: datetime) -> bool:
+    """Revoke a token (inside ``write_session``); ``False`` when no live token matches."""
+    if not is_write_session(session):
+        raise RuntimeError("revoke_token must run inside write_session(...)")
+    token = (
+        await session.exec(
+            select(ApiToken).where(
+                col(ApiToken.token_sha256) == token_sha256, col(ApiToken.revoked_at).is_(None)
+            )
+        )
+    ).first()
+    if token is None:
+        return False
+    token.revoked_at = now
+    session.add(token)
+    await session.flush()
+    return True

@@ -35,10 +35,17 @@ class Server:
     url: str
     settings: Settings
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST one operation and return the decoded body (asserting HTTP 200)."""
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """POST one operation (with a bearer token when given) and return the decoded body
+        (asserting HTTP 200)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = httpx.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+            timeout=60,
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -141,6 +148,15 @@ def api(api_settings: Settings) -> Iterator[Server]:
     """The server every API test talks to (one per database backend)."""
     with running(api_settings) as server:
         yield server
+
+
+SIGN_UP = "mutation { signUp { message token user { id } } }"
+
+
+def sign_up(server: Server) -> tuple[int, str]:
+    """A brand-new user and its token."""
+    signed = server.graphql(SIGN_UP)["data"]["signUp"]
+    return int(signed["user"]["id"]), str(signed["token"])
 
 
 def fresh_user() -> int:

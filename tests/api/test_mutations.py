@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from recsys_gql.settings import Settings
-from tests.api.conftest import Server, fresh_user, running
+from tests.api.conftest import Server, running, sign_up
 
 RATE = """mutation ($u: Int!, $m: Int!, $r: Float!) {
   rateMovie(input: {userId: $u, movieId: $m, rating: $r}) {
@@ -22,10 +22,9 @@ RECS = """query ($u: Int!) { recommendations(userId: $u, first: 10) {
   movie { id genres } explanation { because { id } } } }"""
 
 
-def rate(api: Server, user: int, movie: int, rating: float) -> dict[str, Any]:
-    payload: dict[str, Any] = api.graphql(RATE, {"u": user, "m": movie, "r": rating})["data"][
-        "rateMovie"
-    ]
+def rate(api: Server, user: int, movie: int, rating: float, token: str) -> dict[str, Any]:
+    body = api.graphql(RATE, {"u": user, "m": movie, "r": rating}, token=token)
+    payload: dict[str, Any] = body["data"]["rateMovie"]
     return payload
 
 
@@ -35,26 +34,26 @@ def ratings_of(api: Server, user: int) -> dict[int, float]:
 
 
 def test_a_new_user_is_created_and_a_re_rating_updates_in_place(api: Server) -> None:
-    user = fresh_user()
-    saved = rate(api, user, 1, 4.5)
+    user, token = sign_up(api)
+    assert ratings_of(api, user) == {}
+    saved = rate(api, user, 1, 4.5, token)
     assert saved["__typename"] == "RatingSaved"
     assert saved["rating"]["rating"] == 4.5
     assert saved["rating"]["movie"]["title"] == "Toy Story"
     assert saved["user"] == {"id": user, "ratingsCount": 1}
-    again = rate(api, user, 1, 2.0)
+    again = rate(api, user, 1, 2.0, token)
     assert again["__typename"] == "RatingSaved"
     assert ratings_of(api, user) == {1: 2.0}
     assert api.graphql(RATINGS, {"u": user})["data"]["user"]["ratingsCount"] == 1
 
 
 def test_invalid_input_is_refused_and_writes_nothing(api: Server) -> None:
-    user = fresh_user()
+    user, token = sign_up(api)
     for value in (7.0, 0.0, -1.0, 3.3, 5.5):
-        refused = rate(api, user, 1, value)
+        refused = rate(api, user, 1, value, token)
         assert refused["__typename"] == "InvalidRating", value
         assert refused["field"] == "rating"
-    assert rate(api, 0, 1, 4.0)["field"] == "userId"
-    missing = rate(api, user, 999_999_999, 4.0)
+    missing = rate(api, user, 999_999_999, 4.0, token)
     assert missing == {
         "__typename": "MovieNotFound",
         "message": "movie 999999999 does not exist",
@@ -64,19 +63,20 @@ def test_invalid_input_is_refused_and_writes_nothing(api: Server) -> None:
     # a float literal too large for a double reaches the resolver as inf and is refused too
     body = api.graphql(
         f"mutation {{ rateMovie(input: {{userId: {user}, movieId: 1, rating: 1e400}})"
-        " { __typename ... on InvalidRating { field } } }"
+        " { __typename ... on InvalidRating { field } } }",
+        token=token,
     )
     assert body["data"]["rateMovie"] == {"__typename": "InvalidRating", "field": "rating"}
     assert ratings_of(api, user) == {}
 
 
 def test_a_rating_changes_the_next_recommendations(api: Server) -> None:
-    user = fresh_user()
+    user, token = sign_up(api)
     cold = api.graphql(RECS, {"u": user})["data"]["recommendations"]
     assert all(r["explanation"]["because"] == [] for r in cold)
     pixar = [1, 2355, 3114, 4886, 6377]
     for movie in pixar:
-        assert rate(api, user, movie, 5.0)["__typename"] == "RatingSaved"
+        assert rate(api, user, movie, 5.0, token)["__typename"] == "RatingSaved"
     warm = api.graphql(RECS, {"u": user})["data"]["recommendations"]
     assert [r["movie"]["id"] for r in warm] != [r["movie"]["id"] for r in cold]
     assert not {r["movie"]["id"] for r in warm} & set(pixar)
@@ -86,9 +86,9 @@ def test_a_rating_changes_the_next_recommendations(api: Server) -> None:
 
 
 def test_ratings_survive_a_server_restart(api_settings: Settings) -> None:
-    user = fresh_user()
     with running(api_settings) as first:
-        assert rate(first, user, 296, 3.5)["__typename"] == "RatingSaved"
-        assert rate(first, user, 296, 4.0)["__typename"] == "RatingSaved"
+        user, token = sign_up(first)
+        assert rate(first, user, 296, 3.5, token)["__typename"] == "RatingSaved"
+        assert rate(first, user, 296, 4.0, token)["__typename"] == "RatingSaved"
     with running(api_settings) as second:
         assert ratings_of(second, user) == {296: 4.0}

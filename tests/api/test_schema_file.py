@@ -8,7 +8,7 @@ import pytest
 
 from recsys_gql.api.schema import build_schema
 from recsys_gql.cli import main
-from tests.api.conftest import Server, fresh_user, schema_path
+from tests.api.conftest import Server, schema_path, sign_up
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,7 +29,8 @@ def test_export_schema_check_mode(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.graphql")), ids=lambda p: p.stem)
 def test_every_example_runs(api: Server, example: Path) -> None:
-    variables = {"userId": fresh_user(), "movieId": 1, "rating": 4.5, "query": "space robot"}
-    body = api.graphql(example.read_text(encoding="utf-8"), variables)
+    user, token = sign_up(api)
+    variables = {"userId": user, "movieId": 1, "rating": 4.5, "query": "space robot"}
+    body = api.graphql(example.read_text(encoding="utf-8"), variables, token=token)
     assert "errors" not in body, body
     assert body["data"]
