@@ -23,6 +23,7 @@ from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.security import identify
+from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.artifacts import verify
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
@@ -40,6 +41,7 @@ class State(TypedDict):
     engine: Engine
     database: Database
     settings: Settings
+    rate_limiter: RequestLimiter
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
@@ -59,6 +61,7 @@ class RecsysGraphQL(GraphQL[Context, None]):
             settings=state.settings,
             viewer_id=viewer.user_id,
             auth_problem=viewer.problem,
+            rate_limiter=state.rate_limiter,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -72,13 +75,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
+        rate_limiter = RequestLimiter(settings)  # one per app; connects lazily
         database = Database.open(settings.database_url)
         log.info("artifacts %s verified", engine.directory)
         try:
             await check_database(database, engine)
             log.info("serving run %s", engine.manifest.run_id)
-            yield {"engine": engine, "database": database, "settings": settings}
+            yield {
+                "engine": engine,
+                "database": database,
+                "settings": settings,
+                "rate_limiter": rate_limiter,
+            }
         finally:
+            await rate_limiter.close()
             await database.dispose()
 
     graphql = RecsysGraphQL(

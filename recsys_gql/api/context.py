@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import strawberry
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -15,6 +16,9 @@ from recsys_gql.api.loaders import Loaders
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
+
+if TYPE_CHECKING:  # the throttling module imports this one
+    from recsys_gql.api.throttling import RequestLimiter
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Context:
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None
     """Why a presented token was not accepted (``None`` when none was sent or it was fine)."""
+    rate_limiter: RequestLimiter | None = None
+    """The app's limiter, consulted by the ``Throttling`` extension (``None``: no limits)."""
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

@@ -8,11 +8,12 @@ from strawberry.extensions import ParserCache, ValidationCache
 from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
+from recsys_gql.api.throttling import Throttling
 
 
 def build_schema() -> strawberry.Schema:
-    """The schema with parse/validation caches (about three times the throughput) and coded,
-    masked errors."""
+    """The schema with parse/validation caches (about three times the throughput), coded,
+    masked errors, and read/write throttling before execution."""
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -20,5 +21,6 @@ def build_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             ErrorCodes,
+            Throttling,
         ],
     )

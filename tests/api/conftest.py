@@ -135,11 +135,14 @@ def database_url(
 
 @pytest.fixture(scope="session")
 def api_settings(database_url: str, real_run: RealRun) -> Settings:
-    """Settings pointing at the session's artifacts and database."""
+    """Settings pointing at the session's artifacts and database, with limits no functional
+    test reaches (tests/reliability narrows them with ``model_copy``)."""
     return Settings(
         artifacts_dir=real_run.artifacts_dir,
         data_dir=real_run.data_dir,
         database_url=database_url,
+        rate_limit_reads="100000/minute",
+        rate_limit_writes="100000/minute",
     )
 
 
