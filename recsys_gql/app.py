@@ -25,6 +25,8 @@ from recsys_gql.api.schema import build_schema
 from recsys_gql.api.security import identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.artifacts import verify
+from recsys_gql.db.models import Movie
+from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import assets_route, graphiql_response
@@ -40,6 +42,7 @@ class State(TypedDict):
 
     engine: Engine
     database: Database
+    catalog: dict[int, Movie]
     settings: Settings
     rate_limiter: RequestLimiter
 
@@ -57,7 +60,8 @@ class RecsysGraphQL(GraphQL[Context, None]):
             response=response,
             engine=state.engine,
             database=state.database,
-            loaders=Loaders.create(state.database.sessions),
+            loaders=Loaders.create(state.database.sessions, state.catalog),
+            catalog=state.catalog,
             settings=state.settings,
             viewer_id=viewer.user_id,
             auth_problem=viewer.problem,
@@ -80,10 +84,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("artifacts %s verified", engine.directory)
         try:
             await check_database(database, engine)
-            log.info("serving run %s", engine.manifest.run_id)
+            async with database.sessions() as session:
+                catalog = await all_movies(session)
+            log.info("serving run %s, %d movies", engine.manifest.run_id, len(catalog))
             yield {
                 "engine": engine,
                 "database": database,
+                "catalog": catalog,
                 "settings": settings,
                 "rate_limiter": rate_limiter,
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from recsys_gql.api.loaders import Loaders
+from recsys_gql.db.models import Movie
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
@@ -30,6 +32,8 @@ class Context:
     engine: Engine
     database: Database
     loaders: Loaders
+    catalog: Mapping[int, Movie]
+    """Every movie by id, loaded at start-up."""
     settings: Settings
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""

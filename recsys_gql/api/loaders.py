@@ -1,8 +1,14 @@
-"""Per-request DataLoaders: a query touching twenty movies issues one movie lookup."""
+"""Per-request DataLoaders: a query touching twenty movies resolves them in one batch.
+
+Movies come from the catalog loaded once at start-up (it cannot change while the server runs:
+``/readyz`` checks the database still holds the dataset the model was trained on); ratings and
+rating statistics, which change with every ``rateMovie``, are read from the database, one
+query per batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -39,13 +45,14 @@ class Loaders:
         _forget(self.movie_stats, movie_id)
 
     @classmethod
-    def create(cls, sessions: async_sessionmaker[AsyncSession]) -> Loaders:
-        """Fresh loaders reading through ``sessions``."""
+    def create(
+        cls, sessions: async_sessionmaker[AsyncSession], catalog: Mapping[int, Movie]
+    ) -> Loaders:
+        """Fresh loaders: movies from the in-memory ``catalog``, the rest through
+        ``sessions``."""
 
         async def movies(ids: Sequence[int]) -> list[Movie | None]:
-            async with sessions() as session:
-                found = await repo.movies_by_ids(session, ids)
-            return [found.get(i) for i in ids]
+            return [catalog.get(i) for i in ids]
 
         async def stats(ids: Sequence[int]) -> list[MovieStats]:
             async with sessions() as session:

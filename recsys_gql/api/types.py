@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import enum
@@ -154,15 +153,23 @@ class Recommendation:
     score: float = strawberry.field(description="α·collabScore + (1−α)·contentScore, 0-1.")
     collab_score: float = strawberry.field(description="Collaborative arm, normalised to 0-1.")
     content_score: float = strawberry.field(description="Content arm, normalised to 0-1.")
-    explanation: Explanation
+    engine_result: strawberry.Private[EngineRecommendation]
 
     @classmethod
     async def from_engine(cls, info: Info, rec: EngineRecommendation) -> Recommendation:
-        """From an engine recommendation, with a readable summary."""
-        contributions, movie = await asyncio.gather(
-            gather(Contribution.from_engine(info, c) for c in rec.because),
-            load_movie(info, rec.movie_id),
+        """From an engine recommendation (the explanation is built only when asked for)."""
+        return cls(
+            movie=await load_movie(info, rec.movie_id),
+            score=round(rec.score, 6),
+            collab_score=round(rec.collab_score, 6),
+            content_score=round(rec.content_score, 6),
+            engine_result=rec,
         )
+
+    @strawberry.field(description="Which of the user's ratings led here, and a summary.")
+    async def explanation(self, info: Info) -> Explanation:
+        rec = self.engine_result
+        contributions = await gather(Contribution.from_engine(info, c) for c in rec.because)
         because = [c.movie for c in contributions]
         if rec.source == "popularity":
             summary = "Popular with everyone: rate a few movies to personalise this list."
@@ -172,13 +179,7 @@ class Recommendation:
             summary = f"Because you rated {titles}."
         else:
             summary = "From your ratings as a whole."
-        return cls(
-            movie=movie,
-            score=round(rec.score, 6),
-            collab_score=round(rec.collab_score, 6),
-            content_score=round(rec.content_score, 6),
-            explanation=Explanation(because=because, summary=summary, contributions=contributions),
-        )
+        return Explanation(because=because, summary=summary, contributions=contributions)
 
 
 @strawberry.type

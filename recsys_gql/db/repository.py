@@ -69,6 +69,11 @@ async def get_movie(session: AsyncSession, movie_id: int) -> Movie | None:
     return await session.get(Movie, movie_id)
 
 
+async def all_movies(session: AsyncSession) -> dict[int, Movie]:
+    """The whole catalog by id (loaded once at start-up; it is read-only while serving)."""
+    return {movie.id: movie for movie in await session.exec(select(Movie))}
+
+
 async def movies_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Movie]:
     """The movies among ``ids`` that exist, by id (unknown ids are simply absent)."""
     wanted = _unique(ids)

@@ -1,4 +1,5 @@
-"""DataLoaders batch per request: twenty recommended movies cost one movie lookup."""
+"""Lists resolve in batches: twenty recommended movies cost no per-movie query (movies come
+from the catalog loaded at start-up) and the user's ratings are read once."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
@@ -29,6 +32,8 @@ async def test_recommendations_issue_one_movie_lookup(
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
+    async with database.sessions() as session:
+        catalog = await all_movies(session)
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
         context = Context(
@@ -36,7 +41,8 @@ async def test_recommendations_issue_one_movie_lookup(
             response=None,  # type: ignore[arg-type]
             engine=engine,
             database=database,
-            loaders=Loaders.create(database.sessions),
+            loaders=Loaders.create(database.sessions, catalog),
+            catalog=catalog,
             settings=api_settings,
         )
         result = await build_schema().execute(
@@ -50,5 +56,24 @@ async def test_recommendations_issue_one_movie_lookup(
     assert len(result.data["recommendations"]) == 20
     movie_queries = [s for s in statements if "FROM movies" in s]
     rating_queries = [s for s in statements if "FROM ratings" in s]
-    assert len(movie_queries) == 1, movie_queries
+    assert movie_queries == []
     assert len(rating_queries) == 1, rating_queries  # the user's current ratings, once
+
+
+async def test_a_list_of_loader_keys_is_one_batch(api_settings: Settings) -> None:
+    """The batching itself: twenty concurrent loads of rating statistics are one query."""
+    database = Database.open(api_settings.database_url)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        loaders = Loaders.create(database.sessions, {})
+        stats = await gather(loaders.movie_stats.load(movie) for movie in range(1, 21))
+    finally:
+        await database.dispose()
+    assert len(stats) == 20
+    assert stats[0][0] >= 215  # Toy Story's rating count
+    assert len([s for s in statements if "FROM ratings" in s]) == 1
