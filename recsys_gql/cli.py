@@ -175,6 +175,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=args.workers or settings.workers,
         log_level="info",
+        # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
+        # uvicorn's own handling would trust any loopback peer.
+        proxy_headers=False,
     )
     return 0
 

@@ -38,10 +38,13 @@ opened and closed by the app's lifespan.
   ``RATE_LIMIT_UNAVAILABLE``.
 
 Fail-open is the default because the limiter protects capacity and fairness, not identity or
-data: writes are guarded by authentication, and nothing a throttled client could do during a
-Redis outage is worse than what it can do at its allowance. Failing closed would turn an
-outage of an auxiliary cache into an outage of the whole API for every client. Deployments
-that would rather shed all traffic than serve it unmetered set the flag to ``false``.
+data: during an outage a client can exceed its allowance, which costs capacity, but it reads
+nothing it could not read anyway and writes only as the user its token proves (authentication
+and the other request limits do not depend on Redis). Failing closed would turn an outage of
+an auxiliary counter store into an outage of the whole API for every client. Deployments that
+would rather shed all traffic than serve it unmetered set the flag to ``false``. (``memory://``
+cannot be down; an unreachable Redis that refuses connections costs a request about a
+millisecond, one that hangs at most :data:`STORAGE_TIMEOUT`.)
 """
 
 from __future__ import annotations

@@ -55,7 +55,9 @@ class Server:
 @contextmanager
 def running(settings: Settings) -> Iterator[Server]:
     """Run ``create_app(settings)`` under uvicorn in a thread until the block exits."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     exit_codes: list[object] = []
 
