@@ -13,13 +13,21 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 
 from recsys_gql.api.context import Context
+from recsys_gql.api.hardening import (
+    BodyLimit,
+    RequestTimeout,
+    decode_request_json,
+    is_bad_request,
+)
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.security import identify
@@ -68,6 +76,22 @@ class RecsysGraphQL(GraphQL[Context, None]):
             rate_limiter=state.rate_limiter,
         )
 
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request_json(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        if (
+            isinstance(response_data, dict)
+            and not sub_response.status_code
+            and is_bad_request(response_data)
+        ):
+            sub_response.status_code = 400
+        return super().create_response(response_data, sub_response)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(request)  # served locally, never from unpkg.com
 
@@ -99,8 +123,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await database.dispose()
 
     graphql = RecsysGraphQL(
-        build_schema(),
-        graphql_ide="graphiql" if settings.graphiql else None,
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,
     )
 
@@ -126,9 +150,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
-    if settings.graphiql:
+    if settings.graphiql_enabled:
         routes.append(assets_route())
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
+        ],
+    )
 
 
 def app_from_environment() -> Starlette:

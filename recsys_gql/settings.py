@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from limits import parse_many
 from pydantic import IPvAnyNetwork, field_validator
@@ -42,8 +42,36 @@ class Settings(BaseSettings):
     (a relative path is relative to the working directory; the folder is created) or
     ``postgresql+asyncpg://user@host:5432/dbname``."""
 
-    graphiql: bool = True
-    """Serve the GraphiQL explorer at ``/graphql`` (browsers get it on GET)."""
+    env: Literal["development", "production"] = "development"
+    """``production`` turns off introspection, field suggestions and (unless asked) GraphiQL."""
+
+    graphiql: bool | None = None
+    """Serve the GraphiQL explorer at ``/graphql``; default: on, except in production."""
+
+    max_body_bytes: int = 64 * 1024
+    """Largest accepted request body (bigger: 413)."""
+
+    max_query_depth: int = 10
+    """Deepest accepted selection nesting."""
+
+    max_query_aliases: int = 30
+    """Most aliases in one operation."""
+
+    max_query_tokens: int = 2000
+    """Most lexical tokens in one operation."""
+
+    request_timeout_seconds: float = 15.0
+    """A GraphQL request running longer is answered 503 (code TIMEOUT)."""
+
+    @property
+    def is_production(self) -> bool:
+        """Whether ``env`` is production."""
+        return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """GraphiQL unless turned off, or in production unless turned on."""
+        return self.graphiql if self.graphiql is not None else not self.is_production
 
     host: str = "127.0.0.1"
     """Address ``recsys-gql serve`` binds to."""

@@ -30,6 +30,9 @@ def _coded(error: GraphQLError) -> GraphQLError:
     elif original is None:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
         message = error.message
+    elif isinstance(original, GraphQLError):  # a variable that does not coerce, e.g. NaN
+        extensions.setdefault("code", "BAD_USER_INPUT")
+        message = error.message
     else:
         log.error("unexpected error in %s", error.path, exc_info=original)
         return GraphQLError(

@@ -6,20 +6,25 @@ import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
 from recsys_gql.api.errors import ErrorCodes
+from recsys_gql.api.hardening import limit_extensions, schema_config
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
 from recsys_gql.api.throttling import Throttling
+from recsys_gql.settings import Settings
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema with parse/validation caches (about three times the throughput), coded,
-    masked errors, and read/write throttling before execution."""
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with parse/validation caches (about three times the throughput), query cost
+    limits, coded and masked errors, and read/write throttling before execution."""
+    settings = settings or Settings()
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        config=schema_config(settings),
         extensions=[
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            *limit_extensions(settings),
             ErrorCodes,
             Throttling,
         ],

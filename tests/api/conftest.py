@@ -36,10 +36,14 @@ class Server:
     settings: Settings
 
     def graphql(
-        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        status: int = 200,
     ) -> dict[str, Any]:
         """POST one operation (with a bearer token when given) and return the decoded body
-        (asserting HTTP 200)."""
+        (asserting the HTTP status: 200, or 400 for an operation stopped by bad input)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = httpx.post(
             f"{self.url}/graphql",
@@ -47,7 +51,7 @@ class Server:
             headers=headers,
             timeout=60,
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == status, response.text
         body: dict[str, Any] = response.json()
         return body
 

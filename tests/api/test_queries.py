@@ -67,14 +67,14 @@ def test_out_of_range_first_and_bad_cursors_are_coded_errors(api: Server) -> Non
         '{ recommendations(userId: 1, genres: ["Nope"]) { score } }',
         "{ recommendations(userId: 1, alpha: 2.0) { score } }",
     ):
-        body = api.graphql(query)
+        body = api.graphql(query, status=400)
         assert error_code(body) == "INVALID_ARGUMENT", (query, body)
         assert body["data"] is None
-    body = api.graphql("{ similarMovies(movieId: 999999999) { similarity } }")
+    body = api.graphql("{ similarMovies(movieId: 999999999) { similarity } }", status=200)
     assert error_code(body) == "MOVIE_NOT_FOUND"
-    body = api.graphql('{ searchMovies(query: "   ") { score } }')
+    body = api.graphql('{ searchMovies(query: "   ") { score } }', status=400)
     assert error_code(body) == "INVALID_ARGUMENT"
-    body = api.graphql("{ movie(id: 1) { nope } }")
+    body = api.graphql("{ movie(id: 1) { nope } }", status=400)
     assert error_code(body) == "GRAPHQL_VALIDATION_FAILED"
 
 

@@ -1,0 +1,192 @@
+"""Hardening against scripts and garbage, each piece one concern:
+
+* query cost limits (depth, aliases, tokens) as Strawberry validation extensions — a nested
+  ``similar { movie { similar … } }`` grows tenfold per level and must be refused unread;
+* introspection and field suggestions off in production;
+* a request body size limit (413) and a per-request time limit (503), as ASGI middleware;
+* JSON bodies decoded strictly: invalid UTF-8, unpaired surrogates and non-object bodies are
+  400s (Strawberry and graphql-core answer them with a 500);
+* bad input that stops a whole operation (parse, validation, variable coercion, an invalid
+  argument) answered with 400 rather than 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from recsys_gql.settings import Settings
+
+log = logging.getLogger("recsys_gql.api")
+
+BAD_INPUT_CODES = frozenset(
+    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "INVALID_ARGUMENT"}
+)
+
+
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Depth, alias and token limits, plus no introspection in production."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection)
+    return extensions
+
+
+def schema_config(settings: Settings) -> StrawberryConfig:
+    """No "did you mean …" suggestions in production (they leak the schema)."""
+    return StrawberryConfig(disable_field_suggestions=settings.is_production)
+
+
+def _check_strings(value: object) -> None:
+    if isinstance(value, str):
+        value.encode("utf-8")  # raises on unpaired surrogates such as "\ud800"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+
+
+def decode_request_json(data: str | bytes) -> object:
+    """``json.loads`` for request bodies, refusing with 400 what graphql-core would turn into
+    a 500: invalid UTF-8, unpaired surrogates, and bodies that are not objects (or lists, which
+    Strawberry itself refuses as batches)."""
+    try:
+        decoded = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, "the request body is not valid UTF-8") from exc
+    try:
+        _check_strings(decoded)
+    except UnicodeEncodeError as exc:
+        raise HTTPException(400, "the request contains an unpaired surrogate") from exc
+    except RecursionError as exc:
+        raise HTTPException(400, "the request body is nested too deeply") from exc
+    if not isinstance(decoded, dict | list):
+        raise HTTPException(400, "the request body must be a JSON object")
+    return decoded
+
+
+def is_bad_request(response_data: Mapping[str, Any]) -> bool:
+    """Whether an operation was stopped whole by bad input (no data, only bad-input errors)."""
+    errors = response_data.get("errors") or []
+    if response_data.get("data") is not None or not errors:
+        return False
+    codes = {(error.get("extensions") or {}).get("code") for error in errors}
+    return codes <= BAD_INPUT_CODES
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, by header or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = _error(f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _send_json(send, 413, too_big)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, too_big)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestTimeout:
+    """Answers 503 (code ``TIMEOUT``) when a GraphQL request runs longer than ``seconds``.
+
+    Work already handed to a thread (an engine call) finishes in the background; the client
+    and the event loop are released.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float, path: str = "/graphql") -> None:
+        self.app = app
+        self.seconds = seconds
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds):
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            log.warning("request timed out after %.1fs", self.seconds)
+            if not started:
+                message = f"the request took longer than {self.seconds:g}s"
+                await _send_json(send, 503, _error(message, "TIMEOUT"))
