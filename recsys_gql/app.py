@@ -1,8 +1,9 @@
 """The Starlette application: ``create_app(settings)`` and its lifespan.
 
-The lifespan verifies and loads the engine and opens the database; if either fails the app
-refuses to start (uvicorn then exits non-zero) with a message saying what to run. Nothing is
-held at module level: each app owns its engine and database through the lifespan state.
+The lifespan verifies and loads the engine, opens the database (checking it holds the dataset
+the model was trained on), loads the movie catalog and creates the rate limiter; if anything
+fails the app refuses to start (uvicorn then exits non-zero) with a message saying what to
+run. Nothing is held at module level: each app owns its state through the lifespan.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -134,7 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def readyz(request: Request) -> Response:
         problems: list[str] = []
         try:
-            verify(request.state.engine.directory)
+            # hashing every artifact is CPU work: keep it off the event loop
+            await run_in_threadpool(verify, request.state.engine.directory)
         except RecsysError as exc:
             problems.append(exc.message)
         try:
