@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -77,6 +79,23 @@ class RecsysGraphQL(GraphQL[Context, None]):
             auth_problem=viewer.problem,
             rate_limiter=state.rate_limiter,
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:  # Strawberry answers these in plain text; clients get JSON
+            response = JSONResponse(
+                {
+                    "data": None,
+                    "errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}],
+                },
+                status_code=exc.status_code,
+            )
+        await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)

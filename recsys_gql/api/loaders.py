@@ -8,10 +8,11 @@ query per batch.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +22,19 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.models import Movie
 
 MovieStats = tuple[int, float | None]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+async def load(loader: DataLoader[K, V], key: K) -> V:
+    """``loader.load(key)`` shielded from cancellation.
+
+    Requests for the same key share one future. When graphql-core cancels a resolver (a sibling
+    field failed), an unshielded await would cancel that shared future too, and every other
+    resolver waiting on it would fail with ``CancelledError`` — which escapes error handling as
+    a 500.
+    """
+    return await asyncio.shield(loader.load(key))
 
 
 def _forget(loader: DataLoader[int, Any], key: int) -> None:

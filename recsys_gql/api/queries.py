@@ -7,6 +7,7 @@ import strawberry
 from recsys_gql.api import services
 from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
+from recsys_gql.api.loaders import load
 from recsys_gql.api.types import (
     Health,
     Movie,
@@ -23,7 +24,7 @@ from recsys_gql.api.types import (
 class Query:
     @strawberry.field(description="A movie by its MovieLens id (null when unknown).")
     async def movie(self, info: Info, id: int) -> Movie | None:
-        row = await info.context.loaders.movie.load(id)
+        row = await load(info.context.loaders.movie, id)
         return None if row is None else Movie.from_row(row)
 
     @strawberry.field(description="The catalog, filtered, as a Relay-style connection.")

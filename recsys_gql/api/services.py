@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
+from recsys_gql.api.loaders import load
 from recsys_gql.api.security import new_token, token_digest
 from recsys_gql.api.types import (
     Forbidden,
@@ -53,7 +54,7 @@ async def recommendations(
     """The engine's recommendations from the user's ratings as committed right now."""
     if not 1 <= first <= MAX_N:
         raise InvalidArgument("first", f"must be from 1 to {MAX_N}, got {first}")
-    ratings = await info.context.loaders.user_ratings.load(user_id)
+    ratings = await load(info.context.loaders.user_ratings, user_id)
     engine = info.context.engine
     recs = await run_in_threadpool(
         engine.recommend,

@@ -13,6 +13,7 @@ import strawberry
 
 from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
+from recsys_gql.api.loaders import load
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
@@ -20,6 +21,8 @@ from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
 
 PAGE_MAX = 100
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit, like GraphQL's Int."""
 
 
 def check_first(first: int, field: str = "first") -> int:
@@ -40,16 +43,17 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind:
+        value = int(key)
+        if prefix != kind or not 0 <= value <= MAX_ID:
             raise ValueError(prefix)
-        return int(key)
+        return value
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidArgument("after", "is not a cursor from this listing") from None
 
 
 async def load_movie(info: Info, movie_id: int) -> Movie:
     """A movie through the request's loader (engine results always name catalog movies)."""
-    row = await info.context.loaders.movie.load(movie_id)
+    row = await load(info.context.loaders.movie, movie_id)
     if row is None:  # the catalog and the artifacts disagree: a deployment error
         raise LookupError(f"movie {movie_id} is in the model but not in the database")
     return Movie.from_row(row)
@@ -80,12 +84,12 @@ class Movie:
 
     @strawberry.field(description="How many ratings the movie has now.")
     async def ratings_count(self, info: Info) -> int:
-        count, _ = await info.context.loaders.movie_stats.load(self.id)
+        count, _ = await load(info.context.loaders.movie_stats, self.id)
         return count
 
     @strawberry.field(description="The mean of its current ratings (null when unrated).")
     async def average_rating(self, info: Info) -> float | None:
-        _, mean = await info.context.loaders.movie_stats.load(self.id)
+        _, mean = await load(info.context.loaders.movie_stats, self.id)
         return None if mean is None else round(mean, 3)
 
     @strawberry.field(description="Movies with the closest plot and genre embeddings.")
@@ -243,7 +247,8 @@ class User:
 
     @strawberry.field
     async def ratings_count(self, info: Info) -> int:
-        return len(await info.context.loaders.user_ratings.load(self.id))
+        ratings = await load(info.context.loaders.user_ratings, self.id)
+        return len(ratings)
 
     @strawberry.field(description="The user's current ratings, ordered by movie id.")
     async def ratings(

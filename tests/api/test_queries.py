@@ -140,3 +140,26 @@ def test_graphiql_and_get_queries(api: Server) -> None:
     assert "graphiql" in page.text.lower()
     response = httpx.get(f"{api.url}/graphql", params={"query": "{ movie(id: 1) { title } }"})
     assert response.json()["data"]["movie"]["title"] == "Toy Story"
+
+
+def test_a_failing_field_does_not_break_siblings_sharing_a_loader(api: Server) -> None:
+    """graphql-core cancels siblings of a failed non-null field; a sibling waiting on the same
+    DataLoader key must not turn that into a 500 (found by the schema fuzzer)."""
+    body = api.graphql(
+        "{ a: user(id: 1) { ratingsCount } "
+        "b: user(id: 1) { ratingsCount recommendations(first: 0) { score } } }"
+    )
+    assert body["data"]["a"]["ratingsCount"] >= 232
+    assert body["data"]["b"] is None
+    assert error_code(body) == "INVALID_ARGUMENT"
+
+
+def test_out_of_range_cursors_and_plain_text_errors(api: Server) -> None:
+    huge = "bW92aWU6OTIyMzM3MjAzNjg1NDc3NTgwOA=="  # "movie:9223372036854775808"
+    body = api.graphql(f'{{ movies(after: "{huge}") {{ totalCount }} }}', status=400)
+    assert error_code(body) == "INVALID_ARGUMENT"
+    response = httpx.get(
+        f"{api.url}/graphql", params={"query": "mutation { signUp { token } }"}, timeout=30
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
