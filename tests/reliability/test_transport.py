@@ -120,3 +120,19 @@ def test_slow_requests_time_out(api_settings: Settings) -> None:
         assert response.status_code == 503
         assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_query_limits_keep_the_validation_cache_key_stable() -> None:
+    """The validation cache is keyed by the rule classes; limiters rebuilt per request with
+    fresh classes made every request miss it."""
+    from strawberry.extensions import AddValidationRules
+
+    from recsys_gql.api.hardening import limit_extensions
+
+    factories = limit_extensions(Settings())
+    first = [f() for f in factories]
+    second = [f() for f in factories]
+    rules_first = [e.validation_rules for e in first if isinstance(e, AddValidationRules)]
+    rules_second = [e.validation_rules for e in second if isinstance(e, AddValidationRules)]
+    assert rules_first
+    assert rules_first == rules_second
