@@ -267,9 +267,12 @@ class Engine:
         genres: Sequence[str] | None = None,
         year_range: tuple[int | None, int | None] | None = None,
         exclude_rated: bool = True,
+        explain_results: bool = True,
     ) -> list[Recommendation]:
         """Top-``n`` movies for a user whose current ratings are ``ratings`` (by default the
-        training ratings). ``alpha`` overrides the ramped default share of the collab arm."""
+        training ratings). ``alpha`` overrides the ramped default share of the collab arm.
+        With ``explain_results=False`` every ``because`` is empty: explaining costs about as
+        much as ranking, and most callers never show it."""
         n = _check_n(n)
         if alpha is not None and (
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
@@ -296,7 +299,9 @@ class Engine:
         blended = a * collab + (1.0 - a) * content
         best = top_n(blended, n)
         targets = candidates[best]
-        because = explain(self, arms, targets, rows, a)
+        because = (
+            explain(self, arms, targets, rows, a) if explain_results else [[] for _ in targets]
+        )
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(t)),
@@ -371,6 +376,10 @@ class Engine:
     def search_model_loaded(self) -> bool:
         """Whether the query encoder is loaded (it loads on the first search)."""
         return self._encoder is not None
+
+    def warm_up_search(self) -> None:
+        """Load the query encoder now (and run it once) instead of on the first search."""
+        self.encode_query("warm-up")
 
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""

@@ -99,6 +99,14 @@ def test_explanations_name_movies_the_user_rated(engine: Engine) -> None:
         assert shares == sorted(shares, reverse=True)
 
 
+def test_unexplained_results_rank_the_same(engine: Engine) -> None:
+    explained = engine.recommend(USERS_A[1], n=4)
+    bare = engine.recommend(USERS_A[1], n=4, explain_results=False)
+    assert [(r.movie_id, r.score) for r in bare] == [(r.movie_id, r.score) for r in explained]
+    assert all(r.because == [] for r in bare)
+    assert all(r.because for r in explained)
+
+
 def test_filters_hold(engine: Engine) -> None:
     user = USERS_A[0]
     rated = engine.training_ratings(user)
