@@ -5,8 +5,11 @@ Dockerfile copies and nothing generated."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -39,8 +42,9 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path: Path) -> None:
         assert rule in result.stdout
 
 
-def test_shellcheck_reports_nothing_on_the_entrypoint() -> None:
-    result = run_tool(dev_tool("shellcheck"), "--shell=sh", REPO / "docker" / "entrypoint.sh")
+@pytest.mark.parametrize("script", ["entrypoint.sh", "install-assets.sh"])
+def test_shellcheck_reports_nothing_on_the_scripts(script: str) -> None:
+    result = run_tool(dev_tool("shellcheck"), "--shell=sh", REPO / "docker" / script)
     assert (result.returncode, result.stdout) == (0, "")
 
 
@@ -117,6 +121,7 @@ def test_dockerignore_leaves_out_data_artifacts_and_everything_generated(tmp_pat
         "recsys_gql/web/src/main.tsx",
         "training/pipeline.py",
         "docker/entrypoint.sh",
+        "docker/install-assets.sh",
         "docker/healthcheck.py",
     }
     dropped = {
@@ -168,3 +173,63 @@ def test_the_real_context_holds_what_the_dockerfile_copies(image: Image) -> None
                 assert any(p.startswith(f"{source}/") for p in context), source
     if absent_page:
         pytest.skip("the rest holds; recsys_gql/web (issue 7's page) is not in this checkout")
+
+
+def test_the_installed_package_finds_its_run_time_files(tmp_path: Path) -> None:
+    """The builder stage, emulated: the build context's files, `pip install --no-deps .` (not
+    editable: the image has no source tree), then `install-assets`, as in the Dockerfile."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    install = text.index("RUN pip install --no-cache-dir --no-deps .\n")
+    assert install < text.index("RUN install-assets /src\n")
+    tree, site = tmp_path / "src", tmp_path / "site-packages"
+    for name in context_of(REPO):
+        if (REPO / name).is_file() and name.split("/")[0] in {
+            "pyproject.toml",
+            "README.md",
+            "recsys_gql",
+            "training",
+        }:
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, tree / name)
+    # What the web stage hands over: GraphiQL's node_modules and the built page. Before the
+    # page (issue 7) is in the checkout, a stand-in index.html takes the place of its build.
+    shutil.copytree(
+        REPO / "recsys_gql/graphiql/node_modules", tree / "recsys_gql/graphiql/node_modules"
+    )
+    page = REPO / "recsys_gql" / "web"
+    if page.exists():
+        assert (page / "dist" / "index.html").is_file(), "run `make web` first"
+        shutil.copytree(page / "dist", tree / "recsys_gql/web/dist")
+    else:
+        (tree / "recsys_gql/web/dist").mkdir(parents=True)
+        (tree / "recsys_gql/web/dist/index.html").write_text("<!doctype html>")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir"]
+    subprocess.run([*pip, "--target", str(site), str(tree)], check=True, timeout=300)
+    missing = run_tool(REPO / "docker" / "install-assets.sh", tmp_path / "nowhere", site)
+    assert missing.returncode == 1
+    assert "recsys_gql/graphiql/package.json is missing" in missing.stderr
+    copied = run_tool(REPO / "docker" / "install-assets.sh", tree, site)
+    assert copied.returncode == 0, copied.stderr
+    check = """
+import sys
+from pathlib import Path
+import recsys_gql
+from recsys_gql.graphiql import render
+site = Path(sys.argv[1])
+assert Path(recsys_gql.__file__).is_relative_to(site), recsys_gql.__file__
+rendered = render()
+assert rendered.ok, rendered.problems
+if sys.argv[2] == "page":
+    from recsys_gql.web import DIST
+    assert DIST.is_relative_to(site) and (DIST / "index.html").is_file(), DIST
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(site), "page" if page.exists() else "-"],
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
