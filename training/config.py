@@ -100,10 +100,10 @@ class TfidfConfig(_Section):
 class HybridConfig(_Section):
     """Serving defaults of the blend; ``recsys-gql evaluate`` tunes alpha and ramp."""
 
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
+    alpha: float = Field(0.9, ge=0.0, le=1.0, description="collaborative share")
     ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
     popularity_weight: float = Field(
-        0.4, ge=0.0, description="prior in the content arm, faded by the same ramp"
+        1.6, ge=0.0, description="prior boost in the content arm, faded by the same ramp"
     )
     profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
 
@@ -141,8 +141,21 @@ class EvalConfig(_Section):
     holdout: float = Field(0.2, gt=0.0, lt=1.0, description="latest share held out per user")
     relevant_threshold: float = Field(4.0, description="a held-out rating >= this is relevant")
     alphas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
-    ramps: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0])
-    popularity_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.4])
+    ramps: list[float] = Field(
+        default_factory=lambda: [5.0, 10.0, 20.0, 50.0, 100.0, 200.0],
+        description="no 0: the ramp is the cold-start guarantee that a new user's first "
+        "ratings lead their list (without it five Pixar ratings brought 2/10 family films)",
+    )
+    tie_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        lt=1.0,
+        description="blends within this share of the best objective count as tied; the most "
+        "content-led of them wins (offline accuracy on MovieLens rewards popularity)",
+    )
+    popularity_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2]
+    )
     als_factors: list[int] = Field(default_factory=lambda: [8, 16, 32])
     als_regularization: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0])
     als_alpha: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5])

@@ -37,6 +37,7 @@ from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
 from recsys_gql.recsys.hybrid import (
+    apply_prior,
     normalise,
     popularity_prior,
     profile_weights,
@@ -70,9 +71,9 @@ def limit_blas_threads() -> None:
 class HybridSettings:
     """How the arms are blended; defaults come from the evaluation, via the manifest."""
 
-    alpha: float = 0.5
+    alpha: float = 0.9
     ramp: float = 5.0
-    popularity_weight: float = 0.4
+    popularity_weight: float = 1.6
     profile_shrink: float = 2.0
 
     @classmethod
@@ -422,7 +423,7 @@ def arm_scores(
     content = graph.scores(rows, weights)
     prior_weight = ramped_prior_weight(settings.popularity_weight, int(rows.size), settings.ramp)
     if prior is not None and prior_weight > 0:
-        content = content + np.float32(prior_weight) * prior
+        content = apply_prior(content, prior, prior_weight)
     return ArmScores(
         collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
     )
