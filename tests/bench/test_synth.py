@@ -12,13 +12,11 @@ import pytest
 
 from bench.synth import PRESETS, Spec, generate, main
 from bench.synth_csv import render_rows
+from bench.synth_report import WIDE_ALS, als_vs_popularity, describe
 from recsys_gql.movielens import MovieLensData, load_movielens
 from recsys_gql.recsys.content import SentenceEncoder
-from recsys_gql.recsys.vocab import IdVocab
-from training.config import AlsConfig, TrainConfig
+from training.config import TrainConfig
 from training.fetch import fetch
-from training.fit import fit_als, rating_matrix
-from training.metrics import ranking_metrics, temporal_split, top_k_excluding
 from training.pipeline import train
 
 FILES = ("ratings.csv", "movies.csv", "tags.csv", "links.csv", "overviews.csv")
@@ -72,17 +70,16 @@ def test_small_has_the_ml_latest_small_counts(small_data: MovieLensData) -> None
 
 
 def test_popularity_and_activity_are_long_tailed(small_data: MovieLensData) -> None:
-    per_movie = small_data.ratings.groupby("movieId").size().sort_values(ascending=False)
-    per_user = small_data.ratings.groupby("userId").size().sort_values(ascending=False)
+    shape = describe(small_data)
+    per_movie = small_data.ratings.groupby("movieId").size()
+    per_user = small_data.ratings.groupby("userId").size()
     # The top 1% of movies hold far more than 1% of ratings (ml-latest-small: 16%).
-    assert per_movie.iloc[: 9_742 // 100].sum() / per_movie.sum() > 0.08
+    assert shape["top_1pct_movies_share"] > 0.08
     assert per_movie.max() > 25 * per_movie.median()
-    # Log-log slope of count against rank over the head of the curve: a power law.
-    head = per_movie.to_numpy()[:1000].astype(float)
-    slope = np.polyfit(np.log(np.arange(1, head.size + 1)), np.log(head), 1)[0]
-    assert -1.5 < slope < -0.3
+    # Log-log slope of count against rank over the head of the curve (real data: -0.52).
+    assert -1.5 < shape["popularity_loglog_slope_top1000"] < -0.3
     # A few heavy users, most users light (ml-latest-small: top 10% hold 48%).
-    assert per_user.iloc[: 610 // 10].sum() / per_user.sum() > 0.35
+    assert shape["top_10pct_users_share"] > 0.35
     assert per_user.mean() > 1.5 * per_user.median()
 
 
@@ -103,26 +100,9 @@ def test_users_have_genre_tastes(small_data: MovieLensData) -> None:
 
 
 def test_als_finds_the_planted_taste_better_than_popularity(small_data: MovieLensData) -> None:
-    items = IdVocab(np.sort(small_data.movies["movieId"].to_numpy()))
-    train_part, test_part = temporal_split(small_data.ratings, 0.2)
-    users = IdVocab.from_values(train_part["userId"].to_numpy())
-    matrix = rating_matrix(train_part, users, items)
-    liked = test_part[test_part["rating"] >= 4.0]
-    relevant = np.zeros(matrix.shape, dtype=bool)
-    relevant[users.indices(liked["userId"]), items.indices(liked["movieId"])] = True
-    rows = np.flatnonzero(relevant.any(axis=1))
-    relevant, exclude = relevant[rows], matrix[rows].toarray() > 0
-    counts = np.diff(matrix.tocsc().indptr)
-    factors = fit_als(
-        matrix, AlsConfig(factors=64, regularization=2.0, alpha=1.0), show_progress=False
-    )
-    als = factors.user_factors[rows] @ factors.item_factors.T
-    popular = np.broadcast_to(counts.astype(np.float32), als.shape)
-
-    def ndcg(scores: np.ndarray) -> float:
-        return ranking_metrics(top_k_excluding(scores, exclude, 20), relevant, counts).ndcg_at_10
-
-    assert ndcg(als) > 1.4 * ndcg(popular) > 0.0
+    figures = als_vs_popularity(small_data, {"wide": WIDE_ALS})
+    assert figures["popularity_ndcg_at_10"] > 0.0
+    assert figures["als_wide_over_popularity"] > 1.4
 
 
 def test_the_data_step_and_training_accept_the_layout(
