@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install data train db schema lint bench-train bench-engine bench-serve clean-artifacts
+.PHONY: serve test install data train db schema lint bench-train bench-train-25m bench-engine bench-serve clean-artifacts
 
 serve: install data train db
 	$(BIN)/recsys-gql serve
@@ -52,6 +52,10 @@ lint: install
 
 bench-train: install
 	$(BIN)/python -m bench.train
+
+# Training at scale on the synthetic 25m preset (about 20-30 minutes on 2 shared cores).
+bench-train-25m: install
+	$(BIN)/python -m bench.scale_train
 
 bench-engine: install train
 	$(BIN)/python -m bench.engine

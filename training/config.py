@@ -162,6 +162,18 @@ class EvalConfig(_Section):
     als_weighting: list[Literal["binary", "rating", "log"]] = ["rating"]
     ease_lambdas: list[float] = Field(default_factory=lambda: [200.0, 300.0, 500.0])
     cold_start_sizes: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
+    max_users: int | None = Field(
+        2000,
+        ge=1,
+        description="evaluate a seeded sample of at most this many users (None: all); every "
+        "score matrix is users x catalog and dense, so this bounds evaluation memory",
+    )
+    ease_max_items: int = Field(
+        20_000,
+        ge=1,
+        description="skip EASE^R above this catalog size: its items x items inverse is dense "
+        "(62k movies: 15.6 GB in float32)",
+    )
 
     @classmethod
     def load(cls, path: Path | None) -> EvalConfig:

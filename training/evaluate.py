@@ -59,9 +59,17 @@ class SplitData:
 
     @classmethod
     def build(
-        cls, train: pd.DataFrame, test: pd.DataFrame, items: IdVocab, threshold: float
+        cls,
+        train: pd.DataFrame,
+        test: pd.DataFrame,
+        items: IdVocab,
+        threshold: float,
+        *,
+        max_users: int | None = None,
+        seed: int = 0,
     ) -> SplitData:
-        """Lay out ``train``/``test`` over the catalog ``items``."""
+        """Lay out ``train``/``test`` over the catalog ``items``; with ``max_users``, only a
+        seeded random sample of that many users with relevant held-out items is evaluated."""
         users = IdVocab.from_values(train["userId"].to_numpy())
         matrix = rating_matrix(train, users, items)
         liked = test[test["rating"] >= threshold]
@@ -74,6 +82,9 @@ class SplitData:
             shape=matrix.shape,
         )
         eval_rows = np.flatnonzero(np.diff(relevant_all.indptr) > 0).astype(np.int64)
+        if max_users is not None and eval_rows.size > max_users:
+            rng = np.random.default_rng(seed)
+            eval_rows = np.sort(rng.choice(eval_rows, size=max_users, replace=False))
         return cls(
             items=items,
             users=users,

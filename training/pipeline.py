@@ -172,6 +172,7 @@ def train(
     with timer.stage("matrix") as info:
         matrix = rating_matrix(data.ratings, users, items)
         info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
+    del data  # the ratings frame (1.4 GB at 25M ratings) is not needed past the matrix
     with timer.stage("als") as info:
         factors = fit_als(matrix, config.als, show_progress=show_progress)
         info["detail"] = f"{config.als.factors} factors, {config.als.iterations} iterations"
