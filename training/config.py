@@ -54,6 +54,11 @@ class EmbeddingConfig(_Section):
     )
     batch_size: int = Field(64, ge=1, le=4096)
     max_seq_length: int = Field(256, ge=16, le=512)
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="torch: sentence-transformers fp32; onnx / onnx-int8: the model exported "
+        "to ONNX Runtime, fp32 or dynamically quantised to int8 (see BENCHMARKS.md)",
+    )
 
 
 class IndexConfig(_Section):

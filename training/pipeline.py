@@ -43,7 +43,7 @@ from training.text import movie_texts
 
 LIBRARIES = (
     "numpy", "scipy", "pandas", "implicit", "faiss-cpu", "sentence-transformers", "torch",
-    "scikit-learn", "recsys-gql",
+    "onnxruntime", "scikit-learn", "recsys-gql",
 )  # fmt: skip
 
 EncoderFactory = Callable[[TrainConfig], TextEncoder]
@@ -56,6 +56,7 @@ def default_encoder(config: TrainConfig) -> TextEncoder:
         model_name=config.embedding.model_name,
         max_seq_length=config.embedding.max_seq_length,
         batch_size=config.embedding.batch_size,
+        backend=config.embedding.backend,
     )
 
 
@@ -224,6 +225,7 @@ def train(
                 models={
                     "embedding": config.embedding.model_name,
                     "embedding_key": encoder.model_key,
+                    "embedding_backend": getattr(encoder, "backend", "torch"),
                     "index": type(index).__name__,
                     "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
                     "content_baseline": "sklearn.TfidfVectorizer",
