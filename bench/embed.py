@@ -9,7 +9,8 @@ Run from the repository root (after ``make data``)::
    variants share the machine's load over the same minutes — the machine is shared, and only
    ratios measured this way are fair. Wall-clock texts/s and CPU seconds per 1,000 texts are
    recorded with the load average around each measurement. Model loading (and the one-off
-   ONNX export) is timed separately and not counted.
+   ONNX export) is timed separately and not counted. Then ``--queries`` single search queries
+   are encoded one at a time by each variant in turn (the latency ``searchMovies`` pays).
 2. **Agreement.** Cosine of each variant's vector to the fp32 torch vector of the same text.
 3. **Quality.** For the variants in ``--quality``, all 9,742 movie texts are embedded (through
    the shared embedding cache, keyed by encoder variant), the content graph is rebuilt from
@@ -143,6 +144,34 @@ def throughput(
     return out, {name: np.concatenate(v) for name, v in vectors.items()}
 
 
+QUERIES = (
+    "a clownfish searching the ocean for his son",
+    "space adventure with robots",
+    "romantic comedy in paris",
+    "gritty crime thriller about bank robbers",
+    "animated family film with talking toys",
+)
+
+
+def query_latency(encoders: dict[str, Any], rounds: int) -> dict[str, JsonDict]:
+    """Milliseconds to encode one search query (as ``searchMovies`` does), interleaved."""
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for k in range(rounds):
+        query = QUERIES[k % len(QUERIES)]
+        for name, encoder in encoders.items():
+            t0 = time.perf_counter()
+            encoder.encode([query])
+            times[name].append(1000 * (time.perf_counter() - t0))
+    return {
+        name: {
+            "queries": rounds,
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        }
+        for name, ms in times.items()
+    }
+
+
 def agreement(reference: Matrix, other: Matrix) -> JsonDict:
     """Cosine between each pair of unit vectors."""
     cos = np.einsum("ij,ij->i", reference, other)
@@ -161,6 +190,29 @@ def neighbour_overlap(reference: Matrix, other: Matrix, k: int = 10) -> float:
     oth = ContentGraph.build(build_index(other), other, k).neighbors
     shared = [np.intersect1d(a, b).size for a, b in zip(ref, oth, strict=True)]
     return round(float(np.mean(shared)) / k, 4)
+
+
+def per_user_ndcg(split: Any, scores: Matrix) -> npt.NDArray[np.float64]:
+    """NDCG@10 of each evaluated user (the mean is ``split.score(scores).ndcg_at_10``)."""
+    from training.metrics import top_k_excluding
+
+    top = top_k_excluding(scores, split.exclude, 10)
+    hits = np.take_along_axis(split.relevant, top, axis=1).astype(np.float64)
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    ideal_counts = np.minimum(split.relevant.sum(axis=1), 10).astype(int)
+    ideal = np.cumsum(discounts)[np.maximum(ideal_counts - 1, 0)] * (ideal_counts > 0)
+    dcg = (hits * discounts).sum(axis=1)
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
+def paired_bootstrap(
+    base: npt.NDArray[np.float64], other: npt.NDArray[np.float64], rounds: int = 2000
+) -> list[float]:
+    """95% interval of the relative change of mean NDCG, resampling users (seeded)."""
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, base.size, size=(rounds, base.size))
+    change = other[picks].mean(axis=1) / base[picks].mean(axis=1) - 1.0
+    return [round(float(q), 4) for q in np.percentile(change, [2.5, 97.5])]
 
 
 def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
@@ -186,6 +238,7 @@ def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
         profile_shrink=hybrid.profile_shrink,
     )
     out: dict[str, JsonDict] = {}
+    per_user: dict[tuple[str, str], npt.NDArray[np.float64]] = {}
     for name, vectors in embeddings.items():
         index = build_index(vectors, config.index.kind)
         graph = ContentGraph.build(index, vectors, config.index.content_neighbors)
@@ -193,11 +246,14 @@ def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
         weight = settings.popularity_weight
         served = NormalisedArms.of(arms, split.exclude, weight, settings.ramp)
         at_zero = NormalisedArms.of(arms, split.exclude, weight, 0.0).blend(0.0)
-        metrics = {
-            "content_only": split.score(arms.content),
-            "content_alpha0": split.score(at_zero),
-            "hybrid": split.score(served.blend(settings.alpha)),
+        scored = {
+            "content_only": arms.content,
+            "content_alpha0": at_zero,
+            "hybrid": served.blend(settings.alpha),
         }
+        metrics = {key: split.score(scores) for key, scores in scored.items()}
+        for key, scores in scored.items():
+            per_user[name, key] = per_user_ndcg(split, scores)
         out[name] = {
             key: {"ndcg_at_10": round(m.ndcg_at_10, 5), "recall_at_20": round(m.recall_at_20, 5)}
             for key, m in metrics.items()
@@ -205,10 +261,13 @@ def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
         out[name]["test_users"] = int(split.eval_rows.size)  # type: ignore[assignment]
         print(f"  {name}: {out[name]}", flush=True)
     base = out[BASELINE.name]
-    for row in out.values():
+    for name, row in out.items():
         for key in ("content_only", "content_alpha0", "hybrid"):
             ref = base[key]["ndcg_at_10"]
             row[key]["ndcg_change_vs_baseline"] = round((row[key]["ndcg_at_10"] - ref) / ref, 4)
+            row[key]["ndcg_change_ci95"] = paired_bootstrap(
+                per_user[BASELINE.name, key], per_user[name, key]
+            )
     return out
 
 
@@ -235,10 +294,12 @@ def run(args: argparse.Namespace) -> JsonDict:
     print(f"loaded (s): {load_seconds}", flush=True)
 
     speed, vectors = throughput(encoders, sample, args.chunks)
+    latency = query_latency(encoders, args.queries)
     for name, row in speed.items():
         row["cosine_vs_baseline"] = agreement(vectors[BASELINE.name], vectors[name])
         row["load_seconds"] = load_seconds[name]
         row["model_key"] = encoders[name].model_key
+        row["query_latency"] = latency[name]
 
     full: dict[str, Matrix] = {}
     corpus: dict[str, JsonDict] = {}
@@ -286,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample", type=int, default=1000, help="texts timed per variant")
     parser.add_argument("--chunks", type=int, default=4, help="interleaved parts of the sample")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--queries", type=int, default=100, help="single-query encodings timed")
     parser.add_argument(
         "--quality",
         nargs="*",

@@ -225,7 +225,10 @@ def train(
                 models={
                     "embedding": config.embedding.model_name,
                     "embedding_key": encoder.model_key,
-                    "embedding_backend": getattr(encoder, "backend", "torch"),
+                    "embedding_backend": str(getattr(encoder, "backend", "torch")),
+                    "embedding_max_seq_length": str(
+                        getattr(encoder, "max_seq_length", config.embedding.max_seq_length)
+                    ),
                     "index": type(index).__name__,
                     "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
                     "content_baseline": "sklearn.TfidfVectorizer",

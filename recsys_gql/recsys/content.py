@@ -66,7 +66,8 @@ class SentenceEncoder:
     only when no local folder exists (and fails cleanly offline). ``backend`` picks how it runs
     (see :data:`~recsys_gql.recsys.onnx_encoder.EncoderBackend`): ``torch`` is
     sentence-transformers itself; ``onnx`` and ``onnx-int8`` run a graph exported from the same
-    local weights into ``export_root`` (default ``~/.cache/recsys-gql``) on ONNX Runtime.
+    local weights into ``export_root`` (default: ``$RECSYS_GQL_CACHE_DIR``, else
+    ``~/.cache/recsys-gql``) on ONNX Runtime.
     Vectors of different backends differ slightly, so each has its own :attr:`model_key`.
     """
 
@@ -130,7 +131,8 @@ class SentenceEncoder:
         if self.export_root is None:
             from recsys_gql.settings import default_cache_dir
 
-            self.export_root = default_cache_dir()
+            configured = os.environ.get("RECSYS_GQL_CACHE_DIR")
+            self.export_root = Path(configured) if configured else default_cache_dir()
         target = export_dir_for(self.export_root, self._label, self.backend)
         model_file = export_onnx(self._local, target, quantize=self.backend == "onnx-int8")
         return OnnxSentenceModel(

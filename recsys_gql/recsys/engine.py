@@ -395,15 +395,16 @@ class Engine:
 
 def query_encoder(manifest: Manifest) -> SentenceEncoder:
     """The sentence encoder a run's movies were embedded with, as its manifest records it
-    (runs from before the ONNX backends were embedded with torch)."""
+    (runs from before the ONNX backends were embedded with torch at the configured length)."""
     emb = manifest.config.get("embedding", {})
     backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
+    length = manifest.models.get("embedding_max_seq_length", emb.get("max_seq_length", 256))
     if backend not in BACKENDS:
         raise ArtifactError(f"run {manifest.run_id} names an unknown encoder backend {backend!r}")
     return SentenceEncoder(
         emb.get("model_path"),
         model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
-        max_seq_length=int(emb.get("max_seq_length", 256)),
+        max_seq_length=int(length),
         backend=backend,
     )
 

@@ -126,6 +126,7 @@ def test_the_manifest_records_the_variant_and_queries_use_it(
     engine = Engine.load(run)
     assert engine.manifest.models["embedding_backend"] == "onnx-int8"
     assert engine.manifest.models["embedding_key"] == int8_encoder.model_key
+    assert engine.manifest.models["embedding_max_seq_length"] == "256"
     rebuilt = query_encoder(engine.manifest)
     assert (rebuilt.backend, rebuilt.model_key) == ("onnx-int8", int8_encoder.model_key)
     hits = engine.search("animated family film for children", 3)
