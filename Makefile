@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install data train db schema lint bench-train bench-train-25m bench-engine bench-serve clean-artifacts
+.PHONY: serve test install data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-embed clean-artifacts
 
 serve: install data train db
 	$(BIN)/recsys-gql serve
@@ -62,6 +62,9 @@ bench-engine: install train
 
 bench-serve: install train
 	$(BIN)/python -m bench.serve
+
+bench-embed: install data
+	$(BIN)/python -m bench.embed
 
 clean-artifacts:
 	rm -rf artifacts/2* artifacts/current

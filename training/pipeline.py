@@ -43,7 +43,7 @@ from training.text import movie_texts
 
 LIBRARIES = (
     "numpy", "scipy", "pandas", "implicit", "faiss-cpu", "sentence-transformers", "torch",
-    "scikit-learn", "recsys-gql",
+    "onnxruntime", "scikit-learn", "recsys-gql",
 )  # fmt: skip
 
 EncoderFactory = Callable[[TrainConfig], TextEncoder]
@@ -56,6 +56,7 @@ def default_encoder(config: TrainConfig) -> TextEncoder:
         model_name=config.embedding.model_name,
         max_seq_length=config.embedding.max_seq_length,
         batch_size=config.embedding.batch_size,
+        backend=config.embedding.backend,
     )
 
 
@@ -225,6 +226,10 @@ def train(
                 models={
                     "embedding": config.embedding.model_name,
                     "embedding_key": encoder.model_key,
+                    "embedding_backend": str(getattr(encoder, "backend", "torch")),
+                    "embedding_max_seq_length": str(
+                        getattr(encoder, "max_seq_length", config.embedding.max_seq_length)
+                    ),
                     "index": type(index).__name__,
                     "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
                     "content_baseline": "sklearn.TfidfVectorizer",

