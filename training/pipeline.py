@@ -44,8 +44,8 @@ LIBRARIES = (
 )  # fmt: skip
 
 EncoderFactory = Callable[[TrainConfig], TextEncoder]
-GRAPH_EXACT_MAX_ITEMS = 100_000
-"""Up to this many movies the content graph is exact (a few minutes at most on 2 cores)."""
+GRAPH_PROBE = 4
+"""Cells each cell is compared with in the approximate graph: its cost is linear in this."""
 
 
 def default_encoder(config: TrainConfig) -> TextEncoder:
@@ -96,15 +96,14 @@ def genre_matrix(movies: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.uint8]
 def content_graph(
     index: Any, spec: ann.IndexSpec, embeddings: npt.NDArray[np.float32], k: int
 ) -> ContentGraph:
-    """Each movie's ``k`` nearest: exact (batched flat search, BLAS) up to
-    :data:`GRAPH_EXACT_MAX_ITEMS` movies; above, from k-means cells compared by BLAS
-    (:func:`recsys_gql.recsys.ann.knn_graph`): minutes at a million movies, where exact search
-    is quadratic and a search of the HNSW index per movie takes far longer (BENCHMARKS.md)."""
-    n = embeddings.shape[0]
-    if n > GRAPH_EXACT_MAX_ITEMS:
-        return ContentGraph.build_approximate(embeddings, k)
-    exact = index if spec.kind == "flat" else ann.build(embeddings, ann.IndexSpec(kind="flat"))
-    return ContentGraph.build(exact, embeddings, k)
+    """Each movie's ``k`` nearest: exact (one batched search) when the index is flat, i.e. the
+    catalog is small; otherwise from cells compared by BLAS (:func:`recsys_gql.recsys.ann.
+    knn_graph`, the IVF index's own lists when it is one): minutes at a million movies, where
+    exact search is quadratic and a search of an HNSW index per movie takes far longer."""
+    if spec.kind == "flat":
+        return ContentGraph.build(index, embeddings, k)
+    ivf = index if spec.kind == "ivf" else None
+    return ContentGraph.build_approximate(embeddings, k, probe=GRAPH_PROBE, ivf=ivf)
 
 
 def save_model_files(

@@ -29,12 +29,14 @@ IndexKind = Literal["flat", "hnsw", "ivf"]
 IndexChoice = Literal["auto", "flat", "hnsw", "ivf"]
 
 FLAT_MAX_ITEMS = 50_000
-"""``auto`` keeps exact search up to this many movies and switches to HNSW above it.
+"""``auto`` keeps exact search up to this many movies: an exact query costs about 1 ms per
+10k movies on one core, so below this size it is exact, fast enough and builds instantly."""
 
-Measured (bench/scale_serve.py): an exact query over 62k movies costs a few milliseconds and
-grows linearly, while HNSW answers a 1M-movie catalog in well under a millisecond at
-recall@10 ≥ 0.95. Below this size exact search is both exact and fast enough, and it builds
-instantly."""
+HNSW_MAX_ITEMS = 200_000
+"""``auto`` uses HNSW up to this many movies and IVF above. HNSW answers fastest at a given
+recall, but its build is inherently sequential graph insertion: on the 2-core reference
+machine 100k movies took 1.5-2 minutes and a million would take well over an hour, where an
+IVF index builds with BLAS in minutes and still answers within the latency target."""
 
 # FAISS type name of each kind, to check that an index file is what the manifest says.
 _FAISS_TYPES: dict[IndexKind, str] = {
@@ -65,7 +67,8 @@ class IndexSpec(BaseModel):
 
 def choose_index(n_items: int, choice: IndexChoice = "auto", **params: Any) -> IndexSpec:
     """The index for a catalog of ``n_items`` movies: ``choice`` itself unless it is ``auto``,
-    which means exact search up to :data:`FLAT_MAX_ITEMS` movies and HNSW above."""
+    which means exact search up to :data:`FLAT_MAX_ITEMS` movies, HNSW up to
+    :data:`HNSW_MAX_ITEMS` and IVF above (see BENCHMARKS.md, "Serving at scale")."""
     if n_items < 0:
         raise ValueError(f"n_items must be non-negative, got {n_items}")
     if choice != "auto":
@@ -73,8 +76,11 @@ def choose_index(n_items: int, choice: IndexChoice = "auto", **params: Any) -> I
     if n_items <= FLAT_MAX_ITEMS:
         reason = f"auto: {n_items:,} movies <= {FLAT_MAX_ITEMS:,}, exact search"
         return IndexSpec(kind="flat", reason=reason, **params)
-    reason = f"auto: {n_items:,} movies > {FLAT_MAX_ITEMS:,}, HNSW"
-    return IndexSpec(kind="hnsw", reason=reason, **params)
+    if n_items <= HNSW_MAX_ITEMS:
+        reason = f"auto: {FLAT_MAX_ITEMS:,} < {n_items:,} movies <= {HNSW_MAX_ITEMS:,}, HNSW"
+        return IndexSpec(kind="hnsw", reason=reason, **params)
+    reason = f"auto: {n_items:,} movies > {HNSW_MAX_ITEMS:,}, IVF"
+    return IndexSpec(kind="ivf", reason=reason, **params)
 
 
 def ivf_cells(spec: IndexSpec, n_items: int) -> int:
@@ -178,6 +184,7 @@ def knn_graph(
     cells: int | None = None,
     probe: int = 6,
     seed: int = 42,
+    ivf: Any = None,
     report: Any = None,
 ) -> tuple[FloatMatrix, npt.NDArray[np.int64]]:
     """Approximate ``k`` nearest other movies of every movie, with their similarities.
@@ -189,24 +196,29 @@ def knn_graph(
     BLAS speed, so the whole graph costs about ``n x probe x n/cells`` similarity evaluations.
     A neighbour is missed only when it sits in a cell outside those ``probe``; the benchmark
     measures recall against exact search. Results are best first; a movie never lists itself.
-    Missing slots (tiny catalogs) are ``-1`` with similarity ``-inf``.
+    Missing slots (tiny catalogs) are ``-1`` with similarity ``-inf``. Given the catalog's
+    IVF index as ``ivf``, its lists are the cells (no k-means and no assignment pass).
     """
     import faiss
 
     vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, dim = vectors.shape
-    cells = max(1, min(cells or int(np.sqrt(n)), n // 39 or 1))
+    if ivf is not None:
+        cells, order, bounds, centroids, quantizer = _ivf_cells(ivf)
+    else:
+        cells = max(1, min(cells or int(np.sqrt(n)), n // 39 or 1))
+        kmeans = faiss.Kmeans(
+            dim, cells, niter=10, seed=seed, spherical=True, max_points_per_centroid=32
+        )
+        kmeans.train(vectors)
+        quantizer = kmeans.index
+        _, assign = quantizer.search(vectors, 1)
+        assign = assign.ravel()
+        order = np.argsort(assign, kind="stable")
+        bounds = np.searchsorted(assign[order], np.arange(cells + 1))
+        centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
     probe = max(1, min(probe, cells))
-    kmeans = faiss.Kmeans(
-        dim, cells, niter=10, seed=seed, spherical=True, max_points_per_centroid=32
-    )
-    kmeans.train(vectors)
-    _, assign = kmeans.index.search(vectors, 1)
-    assign = assign.ravel()
-    order = np.argsort(assign, kind="stable")
-    bounds = np.searchsorted(assign[order], np.arange(cells + 1))
-    centroids: FloatMatrix = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
-    _, near = kmeans.index.search(centroids, probe)
+    _, near = quantizer.search(centroids, probe)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
     found = np.full((n, k), -1, dtype=np.int64)
     for cell in range(cells):
@@ -226,3 +238,21 @@ def knn_graph(
             report(cell, cells)
     found[~np.isfinite(scores)] = -1
     return scores, found
+
+
+def _ivf_cells(index: Any) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], Any, Any]:
+    """An IVF index's lists as cells: (count, ids grouped by list, list bounds, centroids,
+    the coarse quantizer), read from its inverted lists."""
+    import faiss
+
+    ivf: Any = faiss.extract_index_ivf(index)
+    lists: Any = ivf.invlists
+    sizes = np.array([lists.list_size(i) for i in range(ivf.nlist)], dtype=np.int64)
+    ids = [
+        faiss.rev_swig_ptr(lists.get_ids(i), int(size)).astype(np.int64)
+        for i, size in enumerate(sizes)
+    ]
+    order = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+    return int(ivf.nlist), order, bounds, centroids, ivf.quantizer

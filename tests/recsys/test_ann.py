@@ -30,18 +30,21 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
-def test_auto_choice_is_exact_up_to_the_threshold_and_hnsw_above() -> None:
-    at = ann.FLAT_MAX_ITEMS
+def test_auto_choice_is_exact_then_hnsw_then_ivf_by_catalog_size() -> None:
+    flat, hnsw = ann.FLAT_MAX_ITEMS, ann.HNSW_MAX_ITEMS
     assert ann.choose_index(9_742).kind == "flat"
-    assert ann.choose_index(at).kind == "flat"
-    assert ann.choose_index(at + 1).kind == "hnsw"
-    assert ann.choose_index(1_000_000).kind == "hnsw"
+    assert ann.choose_index(flat).kind == "flat"
+    assert ann.choose_index(flat + 1).kind == "hnsw"
+    assert ann.choose_index(62_423).kind == "hnsw"
+    assert ann.choose_index(hnsw).kind == "hnsw"
+    assert ann.choose_index(hnsw + 1).kind == "ivf"
+    assert ann.choose_index(1_000_000).kind == "ivf"
     assert "auto" in ann.choose_index(1_000_000).reason
     # an explicit choice wins at any size, and config parameters are carried over
     assert ann.choose_index(1_000_000, "flat").kind == "flat"
     spec = IndexConfig(kind="ivf", ivf_nprobe=7).spec(500)
     assert (spec.kind, spec.ivf_nprobe) == ("ivf", 7)
-    assert IndexConfig().spec(2_000_000).kind == "hnsw"
+    assert IndexConfig().spec(2_000_000).kind == "ivf"
     with pytest.raises(ValueError, match="non-negative"):
         ann.choose_index(-1)
 
@@ -73,6 +76,11 @@ def test_cell_graph_recall_and_no_self_on_planted_clusters() -> None:
     assert recall(found[sample], truth) >= 0.95
     graph = ContentGraph.build_approximate(vectors, 20, probe=4)
     np.testing.assert_array_equal(graph.neighbors, found.astype(np.int32))
+    # the lists of the catalog's IVF index serve as the cells
+    ivf = ann.build(vectors, ann.IndexSpec(kind="ivf", ivf_nlist=40, ivf_nprobe=4))
+    _, by_lists = ann.knn_graph(vectors, 20, probe=4, ivf=ivf)
+    assert not (by_lists == np.arange(4_000)[:, None]).any()
+    assert recall(by_lists[sample], truth) >= 0.95
 
 
 def test_missing_hits_become_harmless_self_links() -> None:

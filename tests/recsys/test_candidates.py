@@ -34,7 +34,7 @@ def test_candidate_top_n_equals_the_exhaustive_reference(seed: int, alpha: float
     arm = content_arm(rng, weight=[0.0, 0.3][seed % 2], prior_ties=seed >= 3)
     mask = rng.random(N_ITEMS) < [1.0, 0.9, 0.4][seed % 3]  # filters and rated movies
     for n in (1, 10, 50):
-        fast = candidate_top_n(collab, arm, mask, alpha, n, k=64)
+        fast = candidate_top_n(collab, arm, mask, alpha, n, k=64, dense_below=0)
         dense = dense_top_n(collab, arm.dense(N_ITEMS), mask, alpha, n)
         assert fast.path == "candidates"
         assert fast.examined < mask.sum()
@@ -64,6 +64,7 @@ def test_small_candidate_sets_take_the_dense_path() -> None:
     mask[:100] = True
     blend = candidate_top_n(collab, content_arm(rng, 0.2, False), mask, 0.5, 10, k=64)
     assert blend.path == "dense"
+    assert candidate_top_n(collab, content_arm(rng, 0.2, False), ~mask, 0.5, 10).path == "dense"
     assert set(blend.rows.tolist()) <= set(range(100))
 
 
@@ -76,7 +77,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     graph = ContentGraph.build(index, cat.embeddings, 20)
     out = tmp_path_factory.mktemp("candidates") / "run"
     write_run(synth, out, index=index, index_spec=spec, graph=graph, cat=cat, stages={})
-    return Engine.load(out)
+    engine = Engine.load(out)
+    engine.dense_blend_below = 0  # take the candidate path even on this small catalog
+    return engine
 
 
 def test_engine_recommend_equals_blending_every_candidate(engine: Engine) -> None:
