@@ -158,12 +158,10 @@ def build_synthetic(size: int, workdir: Path, rebuild: bool) -> tuple[Path, Json
     graph = content_graph(index, index_spec, cat.embeddings, 50)
     info["graph_build_seconds"] = round(time.perf_counter() - start, 1)
     exact_graph = index_spec.kind == "flat"
-    from training.pipeline import GRAPH_PROBE
-
     info["graph_method"] = (
         "exact (flat search)"
         if exact_graph
-        else f"{'IVF lists' if index_spec.kind == 'ivf' else 'k-means cells'}, probe {GRAPH_PROBE}"
+        else ("IVF lists, probe 4" if index_spec.kind == "ivf" else "HNSW search per movie")
     )
     log(f"{size:,}: graph built in {info['graph_build_seconds']}s")
     info["graph_recall_at_50"] = graph_recall(cat.embeddings, graph.neighbors, 300)
@@ -346,13 +344,22 @@ def serve_in_child(run_dir: Path, calls: int, timeout: float) -> JsonDict:
 
 
 def _query_latency(index: Any, queries: np.ndarray, k: int) -> tuple[JsonDict, np.ndarray]:
+    """One query at a time on one thread, as the engine runs them (it limits BLAS/OpenMP to
+    one thread; FAISS's OpenMP on a busy machine otherwise stalls single queries)."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
     found = np.empty((queries.shape[0], k), dtype=np.int64)
     spent = []
-    for i in range(queries.shape[0]):
-        start = time.perf_counter()
-        _, hits = index.search(queries[i : i + 1], k)
-        spent.append(time.perf_counter() - start)
-        found[i] = hits[0]
+    try:
+        for i in range(queries.shape[0]):
+            start = time.perf_counter()
+            _, hits = index.search(queries[i : i + 1], k)
+            spent.append(time.perf_counter() - start)
+            found[i] = hits[0]
+    finally:
+        faiss.omp_set_num_threads(threads)
     return percentiles(spent), found
 
 
@@ -475,6 +482,50 @@ def compare_indexes(
     return out
 
 
+def graph_study(run_dir: Path, probes: tuple[int, ...] = (4, 8, 16)) -> JsonDict:
+    """The 50-neighbour content graph built three ways on one run's embeddings: a search of an
+    HNSW index (M=32) for every movie, and k-means cells compared by BLAS at several probes;
+    build seconds and recall@50 against exact search on 300 sampled movies."""
+    import faiss
+
+    from recsys_gql.artifacts import ArtifactDir
+    from recsys_gql.recsys.content import ContentGraph, read_index
+
+    artifacts = ArtifactDir.open(run_dir)
+    embeddings = artifacts.array("embeddings.npy")
+    out: JsonDict = {"movies": int(embeddings.shape[0]), "load_average_at_start": load_average()}
+    spec = artifacts.manifest.content_index
+    if spec is not None and spec.kind == "hnsw":
+        index, built = read_index(run_dir / "content.faiss"), "the run's own index"
+    else:
+        start = time.perf_counter()
+        index = faiss.IndexHNSWFlat(embeddings.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
+        index.add(embeddings)
+        built = f"built for this study in {time.perf_counter() - start:.1f}s"
+    index.hnsw.efSearch = 64
+    start = time.perf_counter()
+    graph = ContentGraph.build(index, embeddings, 50)  # widens efSearch to 102 for k=51
+    out["hnsw_search"] = {
+        "index": built,
+        "seconds": round(time.perf_counter() - start, 1),
+        "recall_at_50": graph_recall(embeddings, graph.neighbors, 300),
+    }
+    log(f"  graph by HNSW search: {out['hnsw_search']}")
+    for probe in probes:
+        start = time.perf_counter()
+        graph = ContentGraph.build_approximate(embeddings, 50, probe=probe)
+        seconds = round(time.perf_counter() - start, 1)
+        out[f"kmeans_cells_probe_{probe}"] = {
+            "cells": max(1, min(int(np.sqrt(embeddings.shape[0])), embeddings.shape[0] // 39)),
+            "seconds": seconds,
+            "recall_at_50": graph_recall(embeddings, graph.neighbors, 300),
+        }
+        log(f"  graph by cells, probe {probe}: {out[f'kmeans_cells_probe_{probe}']}")
+    out["load_average_at_end"] = load_average()
+    return out
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -506,6 +557,32 @@ def run(args: argparse.Namespace, command: str) -> JsonDict:
     for size in args.sizes:
         entry: JsonDict = {}
         payload["sizes"][str(size)] = entry
+        if args.indexes_only:
+            run_dir = real.resolve() if real is not None and size == real_movies else None
+            run_dir = run_dir or args.workdir / f"synthetic-{size}"
+            from recsys_gql.artifacts import ArtifactDir
+            from recsys_gql.recsys.content import read_index
+
+            artifacts = ArtifactDir.open(run_dir)
+            spec = artifacts.manifest.content_index
+            full = spec is None or spec.kind != "ivf"
+            reuse = None
+            if not full:
+                seconds = artifacts.manifest.stages.get("index")
+                reuse = (read_index(run_dir / "content.faiss"), seconds)
+            log(f"{size:,}: comparing indexes on {run_dir}")
+            entry["indexes"] = compare_indexes(
+                artifacts.array("embeddings.npy"), args.queries, reuse=reuse, full=full
+            )
+            write_json_atomic(args.out, payload)
+            continue
+        if args.graph_study:
+            run_dir = real.resolve() if real is not None and size == real_movies else None
+            run_dir = run_dir or args.workdir / f"synthetic-{size}"
+            log(f"{size:,}: graph study on {run_dir}")
+            entry["graph_study"] = graph_study(run_dir)
+            write_json_atomic(args.out, payload)
+            continue
         if real is not None and size == real_movies:
             run_dir = real.resolve()
             entry["build"] = real_build(run_dir)
@@ -547,7 +624,10 @@ def merge(parts: list[Path]) -> JsonDict:
         run_info["sizes"] = list(part["sizes"])
         merged["runs"].append(run_info)
         for size, entry in part["sizes"].items():
-            merged["sizes"][size] = {"run_command": part["command"], **entry}
+            into = merged["sizes"].setdefault(size, {})
+            commands = into.setdefault("run_commands", [])
+            commands.append(part["command"])
+            into.update(entry)
     merged["sizes"] = dict(sorted(merged["sizes"].items(), key=lambda item: int(item[0])))
     return merged
 
@@ -573,6 +653,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild cached synthetic runs")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per serve phase, s")
     parser.add_argument("--serve-run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--indexes-only",
+        action="store_true",
+        help="only compare indexes on the (cached) runs of --sizes",
+    )
+    parser.add_argument(
+        "--graph-study",
+        action="store_true",
+        help="only compare content-graph builds on the (cached) runs of --sizes",
+    )
     parser.add_argument(
         "--merge", type=Path, nargs="+", help="combine earlier result files into --out and exit"
     )

@@ -65,6 +65,9 @@ class IndexConfig(_Section):
 
     kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     content_neighbors: int = Field(50, ge=1, le=1000, description="neighbours per movie")
+    graph_probe: int = Field(
+        4, ge=1, le=1024, description="IVF lists compared per list for the graph (cost ~linear)"
+    )
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_construction: int = Field(40, ge=8, le=4096)
     hnsw_ef_search: int = Field(128, ge=8, le=4096)

@@ -44,8 +44,6 @@ LIBRARIES = (
 )  # fmt: skip
 
 EncoderFactory = Callable[[TrainConfig], TextEncoder]
-GRAPH_PROBE = 4
-"""Cells each cell is compared with in the approximate graph: its cost is linear in this."""
 
 
 def default_encoder(config: TrainConfig) -> TextEncoder:
@@ -94,16 +92,16 @@ def genre_matrix(movies: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.uint8]
 
 
 def content_graph(
-    index: Any, spec: ann.IndexSpec, embeddings: npt.NDArray[np.float32], k: int
+    index: Any, spec: ann.IndexSpec, embeddings: npt.NDArray[np.float32], k: int, probe: int = 4
 ) -> ContentGraph:
-    """Each movie's ``k`` nearest: exact (one batched search) when the index is flat, i.e. the
-    catalog is small; otherwise from cells compared by BLAS (:func:`recsys_gql.recsys.ann.
-    knn_graph`, the IVF index's own lists when it is one): minutes at a million movies, where
-    exact search is quadratic and a search of an HNSW index per movie takes far longer."""
-    if spec.kind == "flat":
+    """Each movie's ``k`` nearest: one batched search of the index for every movie when it is
+    flat (exact) or HNSW (recall ~0.9+); for an IVF index (a catalog too large to search once
+    per movie in bounded time) its lists are compared by BLAS, ``probe`` lists per list
+    (:func:`recsys_gql.recsys.ann.knn_graph`): bounded, but with low recall on diffuse data
+    (BENCHMARKS.md, "Serving at scale")."""
+    if spec.kind != "ivf":
         return ContentGraph.build(index, embeddings, k)
-    ivf = index if spec.kind == "ivf" else None
-    return ContentGraph.build_approximate(embeddings, k, probe=GRAPH_PROBE, ivf=ivf)
+    return ContentGraph.build_approximate(embeddings, k, probe=probe, ivf=index)
 
 
 def save_model_files(
@@ -210,7 +208,9 @@ def train(
     with timer.stage("index") as info:
         index_spec = config.index.spec(len(items))
         index = ann.build(embeddings, index_spec, seed=config.seed)
-        graph = content_graph(index, index_spec, embeddings, config.index.content_neighbors)
+        graph = content_graph(
+            index, index_spec, embeddings, config.index.content_neighbors, config.index.graph_probe
+        )
         info["detail"] = (
             f"{type(index).__name__} ({index_spec.reason}), {index.ntotal:,} vectors, "
             f"{graph.neighbors.shape[1]} neighbours each"
