@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_gql.errors import ConfigError
+from recsys_gql.recsys.ann import IndexSpec, choose_index
 
 
 class _Section(BaseModel):
@@ -69,14 +70,29 @@ class EmbeddingConfig(_Section):
 
 
 class IndexConfig(_Section):
-    """The FAISS index over movie embeddings (cosine = inner product on unit vectors)."""
+    """The FAISS index over movie embeddings (cosine = inner product on unit vectors).
 
-    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    ``auto`` picks exact search or HNSW by catalog size (:func:`recsys_gql.recsys.ann.
+    choose_index`); the run's manifest records the kind and parameters actually used."""
+
+    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     content_neighbors: int = Field(50, ge=1, le=1000, description="neighbours per movie")
+    graph_probe: int = Field(
+        4, ge=1, le=1024, description="IVF lists compared per list for the graph (cost ~linear)"
+    )
     hnsw_m: int = Field(32, ge=4, le=128)
-    hnsw_ef_search: int = Field(64, ge=8, le=4096)
-    ivf_nlist: int = Field(256, ge=1)
-    ivf_nprobe: int = Field(16, ge=1)
+    hnsw_ef_construction: int = Field(40, ge=8, le=4096)
+    hnsw_ef_search: int = Field(128, ge=8, le=4096)
+    ivf_nlist: int = Field(1024, ge=1)
+    ivf_nprobe: int = Field(32, ge=1)
+
+    def spec(self, n_items: int) -> IndexSpec:
+        """The concrete index for a catalog of ``n_items`` movies."""
+        return choose_index(
+            n_items, self.kind, hnsw_m=self.hnsw_m,
+            hnsw_ef_construction=self.hnsw_ef_construction, hnsw_ef_search=self.hnsw_ef_search,
+            ivf_nlist=self.ivf_nlist, ivf_nprobe=self.ivf_nprobe,
+        )  # fmt: skip
 
 
 class AlsConfig(_Section):

@@ -88,12 +88,18 @@ def profile_weights(ratings: FloatArray, global_mean: float, shrink: float) -> F
 
 
 def top_n(scores: npt.NDArray[np.floating], n: int) -> npt.NDArray[np.int64]:
-    """Positions of the ``n`` largest scores, best first (ties by position, deterministic)."""
+    """Positions of the ``n`` largest scores, best first; ties go to the lower position, also
+    at the cut (``argpartition`` alone keeps an arbitrary subset of the movies tied there),
+    so the answer is exactly ``np.argsort(-scores, kind="stable")[:n]``."""
     if n >= scores.size:
         order = np.argsort(-scores, kind="stable")
         return order.astype(np.int64)
-    part = np.argpartition(-scores, n - 1)[:n]
-    order = part[np.lexsort((part, -scores[part]))]
+    negated = -scores
+    cut = np.partition(negated, n - 1)[n - 1]
+    above = np.flatnonzero(negated < cut)
+    tied = np.flatnonzero(negated == cut)[: n - above.size]
+    part = np.concatenate([above, tied])
+    order = part[np.lexsort((part, negated[part]))]
     return order.astype(np.int64)
 
 
