@@ -19,7 +19,7 @@ from training.pipeline import train
 CONFIG = TrainConfig.model_validate(
     {
         "als": {"factors": 2, "iterations": 15, "regularization": 1.0, "alpha": 1.0},
-        "hybrid": {"popularity_weight": 0.0},
+        "hybrid": {"popularity_weight": 0.0, "alpha": 0.5},  # mechanics, not tuned values
     }
 )
 
