@@ -51,12 +51,16 @@ async function open(url, viewport, token) {
   return { context, page };
 }
 
-async function search(page, text, mode, genre = "") {
+async function search(page, text, mode, genre = "", wait = true) {
   await page.getByLabel(mode === "title" ? "by title" : "by description").check();
   await page.getByRole("search").getByLabel("Genre").selectOption(genre);
   const box = page.getByRole("searchbox");
   await box.fill(text);
   await page.getByRole("button", { name: "Search", exact: true }).click();
+  if (wait) {
+    // the answer names what was searched (earlier results stay up until it arrives)
+    await page.locator(".search-results > p").filter({ hasText: `“${text}”` }).waitFor();
+  }
 }
 
 async function forYouItems(page) {
@@ -73,10 +77,13 @@ async function forYouItems(page) {
 }
 
 const result = {};
+let current; // the page in use, for a screenshot when a step fails
+const step = (name) => process.stderr.write(`[flow] ${new Date().toISOString()} ${name}\n`);
 try {
   // 1. first visit: paints, shows the popular grid, signs up in one click
   const desktop = await open(`${WEB_URL}/`, { width: 1280, height: 900 });
   const page = desktop.page;
+  current = page;
   await page.getByRole("list", { name: "Popular movies" }).locator("li").first().waitFor();
   await page.getByRole("button", { name: "Sign up in one click" }).click();
   await page.getByText(/Signed in as/).waitFor();
@@ -86,6 +93,7 @@ try {
   // 2. rate five animated family movies with 5 stars, found by title
   const rated = [];
   for (const [text, title, genre] of FAMILY) {
+    step(`rate ${title}`);
     await search(page, text, "title", genre);
     const results = page.getByRole("list", { name: "Search results" });
     const card = results.locator("li").filter({
@@ -107,6 +115,7 @@ try {
   await page.screenshot({ path: join(SCREENSHOTS, "web-for-you-desktop.png"), fullPage: false });
   await forYou.screenshot({ path: join(SCREENSHOTS, "web-for-you-panel.png") });
 
+  step("for you read");
   // 3. the α slider and a genre chip change the list (one more read each)
   const slider = page.getByLabel(/Blend/);
   await slider.focus();
@@ -122,6 +131,7 @@ try {
   await page.getByRole("group", { name: "Only these genres" })
     .getByRole("button", { name: "Comedy" }).click();
 
+  step("alpha and genre chips done");
   // 4. find a movie by describing it, open it
   await search(page, DESCRIPTION, "description");
   const found = page.getByRole("list", { name: "Search results" });
@@ -139,8 +149,10 @@ try {
   await page.keyboard.press("Escape");
   await desktop.context.close();
 
+  step("description search done");
   // 5. the same user on a phone: readable, nothing wider than the screen
   const phone = await open(`${WEB_URL}/`, { width: 390, height: 844 }, token);
+  current = phone.page;
   await phone.page.getByText(/Signed in as/).waitFor();
   await phone.page.getByRole("list", { name: "Recommended movies" }).locator("li").first().waitFor();
   result.phoneOverflow = await phone.page.evaluate(
@@ -150,11 +162,13 @@ try {
   await phone.page.screenshot({ path: join(SCREENSHOTS, "web-for-you-phone.png") });
   await phone.context.close();
 
+  step("phone done");
   // 6. a throttled server: the page says when to retry
   const limited = await open(`${LIMITED_URL}/`, { width: 1280, height: 900 });
+  current = limited.page;
   let alert = limited.page.getByRole("alert").filter({ hasText: "Too many requests" });
   for (let attempt = 0; attempt < 5 && !(await alert.count()); attempt += 1) {
-    await search(limited.page, "Toy Story", "title");
+    await search(limited.page, "Toy Story", "title", "", false);
     await limited.page.waitForFunction(
       () => !document.querySelector(".search-results")?.textContent?.includes("Searching"),
     );
@@ -163,6 +177,9 @@ try {
   result.rateLimited = await alert.first().textContent();
   await limited.page.screenshot({ path: join(SCREENSHOTS, "web-rate-limited.png") });
   await limited.context.close();
+} catch (error) {
+  if (current) await current.screenshot({ path: join(SCREENSHOTS, "web-failure.png") }).catch(() => {});
+  throw error;
 } finally {
   await browser.close();
 }

@@ -39,9 +39,10 @@ export const FOR_YOU = graphql(`
 `);
 
 export const TITLE_SEARCH = graphql(`
-  query TitleSearch($search: String!, $genres: [String!]) {
-    movies(search: $search, genres: $genres, first: 20) {
+  query TitleSearch($search: String!, $genres: [String!], $after: String) {
+    movies(search: $search, genres: $genres, first: 20, after: $after) {
       totalCount
+      pageInfo { hasNextPage endCursor }
       edges { node { id title year genres averageRating } }
     }
   }

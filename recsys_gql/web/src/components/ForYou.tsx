@@ -149,9 +149,10 @@ export function ForYou({ genres }: { genres: string[] }) {
       <ol class="cards" aria-label="Recommended movies">
         {items.map((item) => (
           <MovieCard key={item.movie.id} movie={item.movie}>
-            <p class="why">{item.explanation.summary}</p>
-            {item.explanation.because.length > 0 && (
-              <p class="because">
+            {item.explanation.because.length === 0 ? (
+              <p class="why">{item.explanation.summary}</p>
+            ) : (
+              <p class="because" title={item.explanation.summary}>
                 Because you rated{" "}
                 {item.explanation.because.map((movie, index) => (
                   <span key={movie.id}>

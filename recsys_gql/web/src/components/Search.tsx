@@ -13,6 +13,9 @@ interface Found {
   total: number;
   text: string;
   mode: Mode;
+  genre: string;
+  /** Where the next page of a title search starts (null: no more). */
+  next: string | null;
 }
 
 export function Search({ genres }: { genres: string[] }) {
@@ -24,34 +27,48 @@ export function Search({ genres }: { genres: string[] }) {
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
   const [loading, setLoading] = useState(false);
 
-  const run = async () => {
-    const query = text.trim();
+  const run = async (more = false) => {
+    const query = more && found ? found.text : text.trim();
+    const within = more && found ? found.genre : genre;
     if (!query) {
       setProblem({ kind: "refused", message: "Type a title or a few words about a movie." });
       return;
     }
     setLoading(true);
     setProblem(undefined);
-    let movies: MovieSummary[] = [];
+    let movies: MovieSummary[] = more && found ? found.movies : [];
     let total = 0;
-    if (mode === "title") {
+    let next: string | null = null;
+    const searchMode = more && found ? found.mode : mode;
+    if (searchMode === "title") {
       const result = await api.run(TITLE_SEARCH, {
         search: query,
-        genres: genre ? [genre] : null,
+        genres: within ? [within] : null,
+        after: more && found ? found.next : null,
       });
-      if (result.problem) setProblem(result.problem);
-      movies = result.data?.movies.edges.map((edge) => edge.node) ?? [];
-      total = result.data?.movies.totalCount ?? 0;
+      if (result.problem) {
+        setProblem(result.problem);
+        setLoading(false);
+        return; // keep what is shown; the notice says what went wrong
+      }
+      const page = result.data?.movies;
+      movies = [...movies, ...(page?.edges.map((edge) => edge.node) ?? [])];
+      total = page?.totalCount ?? 0;
+      next = page?.pageInfo.hasNextPage ? (page.pageInfo.endCursor ?? null) : null;
     } else {
       const result = await api.run(DESCRIPTION_SEARCH, { query });
-      if (result.problem) setProblem(result.problem);
+      if (result.problem) {
+        setProblem(result.problem);
+        setLoading(false);
+        return;
+      }
       movies = (result.data?.searchMovies ?? [])
         .map((hit) => hit.movie)
-        .filter((movie) => !genre || movie.genres.includes(genre));
+        .filter((movie) => !within || movie.genres.includes(within));
       total = movies.length;
     }
     setLoading(false);
-    setFound({ movies, total, text: query, mode });
+    setFound({ movies, total, text: query, mode: searchMode, genre: within, next });
   };
 
   return (
@@ -119,7 +136,7 @@ export function Search({ genres }: { genres: string[] }) {
       <ErrorNotice problem={problem} onRetry={() => void run()} />
       <div aria-live="polite" class="search-results">
         {loading && <p>Searching…</p>}
-        {!loading && found && (
+        {found && (
           <>
             <p>
               {found.movies.length === 0
@@ -133,6 +150,11 @@ export function Search({ genres }: { genres: string[] }) {
                 <MovieCard key={movie.id} movie={movie} />
               ))}
             </ul>
+            {found.next && (
+              <button type="button" onClick={() => void run(true)}>
+                Show more
+              </button>
+            )}
           </>
         )}
       </div>

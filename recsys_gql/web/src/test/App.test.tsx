@@ -124,6 +124,7 @@ describe("App", () => {
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toContain("wait 37 s");
     expect(alert.textContent).toContain("You can retry in 37 s.");
+    expect(screen.queryByText(/Nothing found/)).toBeNull(); // a refusal is not an empty result
   });
 
   it("shows a clear message when the server is down, never a blank page", async () => {
@@ -166,6 +167,36 @@ describe("App", () => {
     expect(server.sent.find((s) => s.operationName === "DescriptionSearch")?.variables).toEqual({
       query: "a fish looking for his son",
     });
+  });
+
+  it("pages through a title search with Show more", async () => {
+    const server = fakeServer({
+      Home: HOME_ANSWER,
+      TitleSearch: (v) => ({
+        data: {
+          movies: {
+            totalCount: 2,
+            pageInfo: v.after ? { hasNextPage: false, endCursor: "b" } : { hasNextPage: true, endCursor: "a" },
+            edges: [{ node: v.after ? movie(68954, "Up") : movie(1, "Toy Story") }],
+          },
+        },
+      }),
+    });
+    render(<App api={createApi(server.fetch)} />);
+    await screen.findAllByRole("option", { name: "Animation" }); // genres arrived
+    fireEvent.input(screen.getByLabelText("Title"), { target: { value: "up" } });
+    fireEvent.change(screen.getByLabelText("Genre"), { target: { value: "Animation" } });
+    fireEvent.click(screen.getByRole("button", { name: "Search" }));
+    fireEvent.click(await screen.findByRole("button", { name: "Show more" }));
+    const results = screen.getByRole("list", { name: "Search results" });
+    await within(results).findByText("Up");
+    expect(within(results).getByText("Toy Story")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Show more" })).toBeNull();
+    const calls = server.sent.filter((s) => s.operationName === "TitleSearch");
+    expect(calls.map((c) => c.variables)).toEqual([
+      { search: "up", genres: ["Animation"], after: null },
+      { search: "up", genres: ["Animation"], after: "a" },
+    ]);
   });
 
   it("refuses a pasted token the server does not know", async () => {
