@@ -47,6 +47,7 @@ from recsys_gql.graphiql import assets_route, graphiql_response
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
+from recsys_gql.web import web_routes
 
 log = logging.getLogger("recsys_gql")
 
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql_enabled:
         routes.append(assets_route())
+    routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
     return Starlette(
         routes=routes,
         lifespan=lifespan,
