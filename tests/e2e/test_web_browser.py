@@ -131,13 +131,6 @@ def test_sign_up_rate_and_explanations(seen: dict[str, Any]) -> None:
         assert item["bar"].startswith("people like you ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known engine behaviour, reported to the lead: with the tuned defaults (popularity "
-    "prior weight 0.4, α=0.5, ramp 5) five Pixar 5-star ratings get 1/12 Animation/Children "
-    "recommendations (Forrest Gump, The Matrix, Star Wars, ...); the prior dominates even the "
-    "content arm. Remove this marker when the engine is retuned.",
-)
 def test_for_you_is_mostly_animation_or_children(seen: dict[str, Any]) -> None:
     items = seen["forYou"]
     family = [item for item in items if genres_of(item["meta"]) & FAMILY_GENRES]
