@@ -20,7 +20,7 @@ The planted structure, so collaborative filtering has something real to find:
   20 ratings plus a log-normal long tail, as in MovieLens (every user has at least 20).
 
 Everything is vectorised numpy. Users are generated and written in chunks, each with its own
-random stream derived from the seed, so memory stays bounded (about a few hundred MB at 25M
+random stream derived from the seed, so memory stays bounded (about 600 MB at 25M
 ratings) and the output depends only on the preset, the scale and the seed.
 """
 
@@ -40,7 +40,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from bench.synth_csv import render_rows
-from bench.synth_vocab import ADJECTIVES, GENRE_FREQUENCY, GENRE_WORDS, GENRES, MOTIFS, TAGS
+from bench.synth_text import GENRE_FREQUENCY, GENRES, MOTIFS, TAGS, movie_frame
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -186,53 +186,7 @@ def make_catalog(spec: Spec, rng: np.random.Generator) -> tuple[Catalog, pd.Data
         niche_order=order.astype(np.int64),
         niche_motifs=motifs,
     )
-    return catalog, movie_frame(rng, catalog, genres)
-
-
-def movie_frame(
-    rng: np.random.Generator, catalog: Catalog, genres: npt.NDArray[np.bool_]
-) -> pd.DataFrame:
-    """Titles, genre strings, links and overviews of every movie (vectorised string ops)."""
-    n = catalog.movie_ids.size
-    names = np.array(GENRES, dtype=object)
-    joined = pd.Series([""] * n, dtype=object)
-    for g in np.argsort(names):  # 19 column-wise concatenations, alphabetical as in MovieLens
-        joined = joined + np.where(genres[:, g], names[g] + "|", "")
-    genre_text = joined.str.rstrip("|").replace("", "(no genres listed)")
-    # A movie's lead genre picks the noun of its title and the words of its overview.
-    lead = np.where(genres.any(axis=1), np.argmax(genres * rng.random(genres.shape), axis=1), 0)
-    words = np.array(GENRE_WORDS, dtype=object)  # genres x 8
-    pick = rng.integers(0, words.shape[1], size=(n, 3))
-    adjectives = np.array(ADJECTIVES, dtype=object)[rng.integers(0, len(ADJECTIVES), size=(n, 2))]
-    motif_words = np.array(MOTIFS, dtype=object)[catalog.niche_motifs[catalog.niche]]
-    years = np.clip(2018 - np.floor(rng.exponential(16.0, n)), 1902, 2018).astype(np.int64)
-    year_text = pd.Series(years.astype(str), dtype=object)
-    no_year = rng.random(n) < 0.001
-    title = (
-        pd.Series(adjectives[:, 0]).str.capitalize()
-        + " "
-        + pd.Series(words[lead, pick[:, 0]]).str.capitalize()
-    )
-    title = title + np.where(no_year, "", " (" + year_text + ")")
-    overview = (
-        "A " + adjectives[:, 1] + " story of " + motif_words[:, 0] + " and " + motif_words[:, 1]
-        + ", where " + words[lead, pick[:, 1]] + " meets " + words[lead, pick[:, 2]]
-        + ". Expect " + motif_words[:, 2] + " and " + motif_words[:, 3] + "."
-    )  # fmt: skip
-    overview = np.where(rng.random(n) < 0.022, "", overview)  # 2.2% have none, as in the real set
-    tmdb = (catalog.movie_ids * 3 + rng.integers(0, 3, n)).astype(object)
-    tmdb[rng.random(n) < 0.0008] = ""  # 8 of 9,742 real links have no tmdbId
-    imdb = pd.Series(catalog.movie_ids + 100_000).astype(str).str.zfill(7)
-    return pd.DataFrame(
-        {
-            "movieId": catalog.movie_ids,
-            "title": title,
-            "genres": genre_text,
-            "imdbId": imdb,
-            "tmdbId": tmdb,
-            "overview": overview,
-        }
-    )
+    return catalog, movie_frame(rng, movie_ids, motifs[niche], genres)
 
 
 @dataclass(frozen=True)
