@@ -124,13 +124,16 @@ try {
   await forYou.and(page.locator("[aria-busy=false]")).waitFor();
   result.forYouAlpha1 = await forYouItems(page);
   await page.getByRole("button", { name: "Auto" }).click();
-  await page.getByRole("group", { name: "Only these genres" })
-    .getByRole("button", { name: "Comedy" }).click();
+  await page.locator("output[for=alpha]").filter({ hasText: "auto" }).waitFor();
+  const chips = page.getByRole("group", { name: "Only these genres" });
+  await chips.getByRole("button", { name: "Comedy" }).click();
+  // the render that presses the chip also marks the list busy until its answer arrives
+  await chips.locator("[aria-pressed=true]").filter({ hasText: "Comedy" }).waitFor();
   await forYou.and(page.locator("[aria-busy=false]")).waitFor();
   result.forYouComedy = await forYouItems(page);
-  await page.getByRole("group", { name: "Only these genres" })
-    .getByRole("button", { name: "Comedy" }).click();
-
+  await chips.getByRole("button", { name: "Comedy" }).click();
+  await chips.locator("[aria-pressed=true]").waitFor({ state: "detached" });
+  await forYou.and(page.locator("[aria-busy=false]")).waitFor();
   step("alpha and genre chips done");
   // 4. find a movie by describing it, open it
   await search(page, DESCRIPTION, "description");

@@ -33,27 +33,27 @@ export function useQuery<T, V extends object>(
   const api = useApi();
   const [data, setData] = useState<T | undefined>(undefined);
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
-  const [loading, setLoading] = useState(!pause);
   const [attempt, setAttempt] = useState(0);
+  // Which request the shown answer belongs to: `loading` is true from the very render that
+  // changes `key`, not one render later when the effect starts the request.
+  const wanted = `${attempt}:${key}`;
+  const [settled, setSettled] = useState<string | null>(null);
+  const loading = !pause && settled !== wanted;
 
   useEffect(() => {
-    if (pause) {
-      setLoading(false);
-      return;
-    }
+    if (pause) return;
     let current = true;
-    setLoading(true);
     void api.run(document, variables).then((result) => {
       if (!current) return;
       setProblem(result.problem);
       if (result.data !== undefined) setData(result.data);
-      setLoading(false);
+      setSettled(wanted);
     });
     return () => {
       current = false;
     };
     // `key` stands for `variables`: callers build it from exactly the values they pass.
-  }, [api, document, key, attempt, pause]);
+  }, [api, document, wanted, pause]);
 
   return { data, problem, loading, reload: () => setAttempt((n) => n + 1) };
 }
