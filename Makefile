@@ -7,12 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install data train db schema lint bench-train bench-engine bench-serve bench-embed clean-artifacts
+.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-embed clean-artifacts
 
-serve: install data train db
+serve: install web data train db
 	$(BIN)/recsys-gql serve
 
-test: install lint
+test: install web lint test-web
 	$(BIN)/pytest
 
 GRAPHIQL := recsys_gql/graphiql
@@ -24,6 +24,28 @@ install: $(STAMP) $(GRAPHIQL_STAMP)
 $(GRAPHIQL_STAMP): $(GRAPHIQL)/package-lock.json
 	npm ci --prefix $(GRAPHIQL)
 	@touch $(GRAPHIQL_STAMP)
+
+# The people's page (recsys_gql/web): Node packages from the lockfile, then codegen + tsc + Vite
+# into recsys_gql/web/dist, rebuilt when a source, the lockfile or schema.graphql changes.
+WEB := recsys_gql/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+WEB_DIST := $(WEB)/dist/index.html
+WEB_SOURCES := $(shell find $(WEB)/src -type f -not -path '$(WEB)/src/gql/*' 2>/dev/null) \
+	$(wildcard $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/codegen.json) \
+	schema.graphql
+
+web: $(WEB_DIST)
+
+$(WEB_STAMP): $(WEB)/package-lock.json
+	npm ci --prefix $(WEB)
+	@touch $(WEB_STAMP)
+
+$(WEB_DIST): $(WEB_STAMP) $(WEB_SOURCES)
+	npm run build --prefix $(WEB)
+	@touch $(WEB_DIST)
+
+test-web: $(WEB_STAMP)
+	npm test --prefix $(WEB)
 
 # torch is installed first and pinned so pip takes the CPU wheel, never a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -52,6 +74,10 @@ lint: install
 
 bench-train: install
 	$(BIN)/python -m bench.train
+
+# Training at scale on the synthetic 25m preset (about 20-30 minutes on 2 shared cores).
+bench-train-25m: install
+	$(BIN)/python -m bench.scale_train
 
 bench-engine: install train
 	$(BIN)/python -m bench.engine

@@ -92,8 +92,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -458,6 +459,37 @@ def init_temporary_database(db_path: Path, data_dir: Path) -> tuple[str, int, fl
     url = f"sqlite+aiosqlite:///{db_path}"
     result = asyncio.run(init_database(url, data_dir))
     return url, result.ratings, result.seconds
+
+
+POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+@contextmanager
+def temporary_postgres_database(data_dir: Path) -> Iterator[tuple[str, int, float]]:
+    """A fresh PostgreSQL database loaded from ``data_dir``, dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from recsys_gql.db.loader import init_database
+
+    name = f"recsys_bench_{uuid.uuid4().hex[:10]}"
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        result = asyncio.run(init_database(url, data_dir))
+        yield url, result.ratings, result.seconds
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1151,6 +1183,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tool", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--only", nargs="+", metavar="OP", help="run only these operations")
+    parser.add_argument(
+        "--backbone",
+        choices=("sqlite", "postgres-redis"),
+        default="sqlite",
+        help="sqlite: a temporary SQLite file and in-process limits (default); postgres-redis: "
+        f"a temporary database on {POSTGRES_ADMIN_URL.rsplit('/', 1)[0]} and rate limits in "
+        f"{REDIS_URL} (read operations only: writes are verified on SQLite)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument("--loadgen", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1407,19 +1447,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = code_version()
     print(f"load average at start: {load_at_start}; tool: {tool}; code: {code}")
 
+    on_postgres = args.backbone == "postgres-redis"
+    if on_postgres and any(op.name == "rateMovie" for op in ops):
+        print("bench.serve: --backbone postgres-redis measures reads; add --only", file=sys.stderr)
+        return 2
     limits = {
         "reads": BENCH_RATE_LIMIT,
         "writes": BENCH_RATE_LIMIT,
-        "storage": RATE_LIMIT_STORAGE,
+        "storage": REDIS_URL if on_postgres else RATE_LIMIT_STORAGE,
     }
     main_suite: Suite | None = None
     extra_suite: Suite | None = None
-    with tempfile.TemporaryDirectory(prefix="recsys-bench-serve-") as tmp:
+    with (
+        ExitStack() as stack,
+        tempfile.TemporaryDirectory(prefix="recsys-bench-serve-") as tmp,
+    ):
         workdir = Path(tmp)
         db_path = workdir / "bench.db"
-        url, loaded_ratings, load_seconds = init_temporary_database(db_path, data_dir)
+        if on_postgres:
+            url, loaded_ratings, load_seconds = stack.enter_context(
+                temporary_postgres_database(data_dir)
+            )
+        else:
+            url, loaded_ratings, load_seconds = init_temporary_database(db_path, data_dir)
         print(f"temporary database loaded ({loaded_ratings:,} ratings, {load_seconds:.1f}s)")
         env = {
+            "RECSYS_GQL_RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
             "RECSYS_GQL_DATABASE_URL": url,
             "RECSYS_GQL_ARTIFACTS_DIR": str(artifacts),
             "RECSYS_GQL_DATA_DIR": str(data_dir.parents[1]),
@@ -1461,13 +1514,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **limits,
                 "note": "RECSYS_GQL_RATE_LIMIT_READS/_WRITES/_STORAGE of every benchmark "
                 "server: the limiter is consulted on every request but never refuses one "
-                "(memory storage: counters per worker process)",
+                + (
+                    "(Redis: one count shared by every worker)"
+                    if on_postgres
+                    else "(memory storage: counters per worker process)"
+                ),
             },
         },
         "server": {
             **main_suite.server,
             "artifacts": str(artifacts / "current"),
-            "database": "SQLite, temporary file initialised from the data folder",
+            "database": (
+                "PostgreSQL 127.0.0.1:5432, temporary database initialised from the data folder"
+                if on_postgres
+                else "SQLite, temporary file initialised from the data folder"
+            ),
+            "backbone": args.backbone,
             "data_dir": str(data_dir),
         },
         "verification": main_suite.verification,

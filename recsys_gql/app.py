@@ -8,9 +8,10 @@ run. Nothing is held at module level: each app owns its state through the lifesp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypedDict
 
 from cross_web import HTTPException
@@ -38,6 +39,7 @@ from recsys_gql.api.security import identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.artifacts import verify
 from recsys_gql.db.models import Movie
+from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
@@ -45,6 +47,7 @@ from recsys_gql.graphiql import assets_route, graphiql_response
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
+from recsys_gql.web import web_routes
 
 log = logging.getLogger("recsys_gql")
 
@@ -57,6 +60,7 @@ class State(TypedDict):
     catalog: dict[int, Movie]
     settings: Settings
     rate_limiter: RequestLimiter
+    rating_writer: RatingWriter
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
@@ -66,15 +70,16 @@ class RecsysGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
-        viewer = await identify(state.database.sessions, request.headers.get("authorization"))
+        viewer = await identify(state.database.reads, request.headers.get("authorization"))
         return Context(
             request=request,
             response=response,
             engine=state.engine,
             database=state.database,
-            loaders=Loaders.create(state.database.sessions, state.catalog),
+            loaders=Loaders.create(state.database.reads, state.catalog),
             catalog=state.catalog,
             settings=state.settings,
+            rating_writer=state.rating_writer,
             viewer_id=viewer.user_id,
             auth_problem=viewer.problem,
             rate_limiter=state.rate_limiter,
@@ -117,6 +122,15 @@ class RecsysGraphQL(GraphQL[Context, None]):
         return graphiql_response(request)  # served locally, never from unpkg.com
 
 
+def _report_warm_up(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    if (error := task.exception()) is not None:  # searches will retry the load and fail clearly
+        log.warning("could not preload the search model: %s", error)
+    else:
+        log.info("search model loaded")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the application (nothing is loaded until the lifespan starts)."""
     settings = settings or Settings()
@@ -127,20 +141,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rate_limiter = RequestLimiter(settings)  # one per app; connects lazily
         database = Database.open(settings.database_url)
         log.info("artifacts %s verified", engine.directory)
+        warm_up: asyncio.Task[None] | None = None
+        rating_writer = RatingWriter(database)
         try:
             await check_database(database, engine)
             async with database.sessions() as session:
                 catalog = await all_movies(session)
             log.info("serving run %s, %d movies", engine.manifest.run_id, len(catalog))
+            if settings.preload_search_model:
+                warm_up = asyncio.create_task(run_in_threadpool(engine.warm_up_search))
+                warm_up.add_done_callback(_report_warm_up)
             yield {
                 "engine": engine,
                 "database": database,
                 "catalog": catalog,
                 "settings": settings,
                 "rate_limiter": rate_limiter,
+                "rating_writer": rating_writer,
             }
         finally:
+            if warm_up is not None and not warm_up.done():
+                warm_up.cancel()  # the load itself finishes in its thread
+                with suppress(asyncio.CancelledError):
+                    await warm_up
             await rate_limiter.close()
+            await rating_writer.close()
             await database.dispose()
 
     graphql = RecsysGraphQL(
@@ -174,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql_enabled:
         routes.append(assets_route())
+    routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_gql.errors import ArtifactError
+from recsys_gql.recsys.ann import IndexSpec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -68,6 +69,8 @@ class Manifest(BaseModel):
     models: dict[str, str]
     stages: dict[str, float] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    content_index: IndexSpec | None = None
+    """The content index's kind and parameters (absent in runs older than the choice)."""
     files: dict[str, FileEntry]
 
 

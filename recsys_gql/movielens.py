@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recsys_gql.artifacts import DataFingerprint, sha256_file
@@ -175,6 +176,67 @@ def _validate_overviews(frame: pd.DataFrame, movie_ids: pd.Series) -> pd.DataFra
     return pd.DataFrame({"movieId": ids[known], "overview": overview[known]})
 
 
+def _typed_read(path: Path, dtypes: dict[str, type]) -> pd.DataFrame | None:
+    """Read ``path`` with typed columns in pandas' C parser, or ``None`` when that fails.
+
+    A typed read of 25M ratings takes seconds and under 1 GB, where reading every field as
+    text first takes minutes and several GB. Anything unusual (a BOM, padded headers, a
+    non-integer id, an empty field) makes this return ``None`` and the text path, which
+    reports the exact line, takes over.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8")
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
+        return None  # UnicodeDecodeError and EmptyDataError are ValueErrors too
+    if any(c not in frame.columns for c in dtypes):
+        return None
+    return frame[list(dtypes)]
+
+
+def _in_catalog(values: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.int64]) -> bool:
+    if not sorted_ids.size:
+        return not values.size
+    rows = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return bool(np.all(sorted_ids[rows] == values))
+
+
+def _fast_ratings(path: Path, movie_ids: pd.Series) -> pd.DataFrame | None:
+    """The ratings of a valid ``ratings.csv`` read typed, or ``None`` if any check fails."""
+    ints = np.int64
+    frame = _typed_read(
+        path, {"userId": ints, "movieId": ints, "rating": np.float64, "timestamp": ints}
+    )
+    if frame is None:
+        return None
+    rating = frame["rating"].to_numpy()
+    if not bool(np.all((rating >= 0.5) & (rating <= 5.0) & ((rating * 2) % 1 == 0))):
+        return None
+    users, movies = frame["userId"].to_numpy(), frame["movieId"].to_numpy()
+    if not _in_catalog(movies, np.sort(movie_ids.to_numpy(dtype=np.int64))):
+        return None
+    if users.size:  # duplicates: one sorted int64 key per (user, movie) pair
+        span = int(movies.max()) - int(movies.min()) + 1
+        if (int(users.max()) - int(users.min()) + 1) * span >= 2**62:
+            return None
+        key = (users - users.min()) * span + (movies - movies.min())
+        key.sort()
+        if bool(np.any(key[1:] == key[:-1])):
+            return None
+    return frame.astype({"rating": np.float32})
+
+
+def _fast_tags(path: Path, movie_ids: pd.Series) -> pd.DataFrame | None:
+    """The tags of a valid ``tags.csv`` read typed, or ``None`` if any check fails."""
+    ints = np.int64
+    frame = _typed_read(path, {"userId": ints, "movieId": ints, "tag": str, "timestamp": ints})
+    if frame is None:
+        return None
+    movies = frame["movieId"].to_numpy()
+    if not _in_catalog(movies, np.sort(movie_ids.to_numpy(dtype=np.int64))):
+        return None
+    return frame.assign(tag=frame["tag"].str.strip())
+
+
 def load_movielens(folder: Path) -> MovieLensData:
     """Read and validate every file of ``folder``; raise :class:`DataValidationError` on the
     first problem found."""
@@ -183,19 +245,23 @@ def load_movielens(folder: Path) -> MovieLensData:
             raise DataValidationError(str(folder / required), "file not found")
     movies = _validate_movies(_read_text_frame(folder / "movies.csv"))
     movie_ids = movies["movieId"]
-    ratings = _validate_ratings(_read_text_frame(folder / "ratings.csv"), movie_ids)
+    ratings = _fast_ratings(folder / "ratings.csv", movie_ids)
+    if ratings is None:  # something is off: the text path finds and reports it
+        ratings = _validate_ratings(_read_text_frame(folder / "ratings.csv"), movie_ids)
 
     def optional(file: str) -> pd.DataFrame | None:
         path = folder / file
         return _read_text_frame(path) if path.is_file() else None
 
-    links_raw, tags_raw, overviews_raw = (optional(f) for f in OPTIONAL_FILES)
+    tags = _fast_tags(folder / "tags.csv", movie_ids) if (folder / "tags.csv").is_file() else None
+    links_raw, overviews_raw = optional("links.csv"), optional("overviews.csv")
+    tags_raw = optional("tags.csv") if tags is None else None
     return MovieLensData(
         folder=folder,
         movies=movies,
         ratings=ratings,
         links=None if links_raw is None else _validate_links(links_raw, movie_ids),
-        tags=None if tags_raw is None else _validate_tags(tags_raw, movie_ids),
+        tags=tags if tags_raw is None else _validate_tags(tags_raw, movie_ids),
         overviews=None if overviews_raw is None else _validate_overviews(overviews_raw, movie_ids),
     )
 

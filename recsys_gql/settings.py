@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 15.0
     """A GraphQL request running longer is answered 503 (code TIMEOUT)."""
 
+    preload_search_model: bool = True
+    """Load the query encoder in the background at start-up, so the first ``searchMovies``
+    does not wait for it (about 6 s of CPU and 100 MB; ``false`` loads it on first use)."""
+
     @property
     def is_production(self) -> bool:
         """Whether ``env`` is production."""

@@ -127,3 +127,39 @@ def test_the_fingerprint_follows_the_content(tiny_movielens: Path) -> None:
     after = fingerprint(tiny_movielens)
     assert after.sha256 != before.sha256
     assert after.files["ratings.csv"] == before.files["ratings.csv"]
+
+
+def test_the_typed_fast_path_reads_exactly_what_the_text_path_does(tmp_path: Path) -> None:
+    """Large files are read typed; the result must equal the line-by-line text validation."""
+    import pandas as pd
+
+    from bench.synth import PRESETS, generate
+    from recsys_gql import movielens
+
+    folder = generate_folder = tmp_path / "synth"
+    generate(PRESETS["small"].scaled(0.05), generate_folder, seed=1)
+    movies = load_movielens(folder).movies["movieId"]
+    fast_ratings = movielens._fast_ratings(folder / "ratings.csv", movies)
+    fast_tags = movielens._fast_tags(folder / "tags.csv", movies)
+    assert fast_ratings is not None
+    assert fast_tags is not None
+    text = movielens._read_text_frame
+    pd.testing.assert_frame_equal(
+        fast_ratings, movielens._validate_ratings(text(folder / "ratings.csv"), movies)
+    )
+    pd.testing.assert_frame_equal(
+        fast_tags, movielens._validate_tags(text(folder / "tags.csv"), movies), check_dtype=False
+    )
+
+
+@pytest.mark.parametrize(
+    "line", ["1,15,4.0,", "1,15,4.0,1.5", "1,15,,1500000000", "x,15,4.0,1", "1,15,4.0,1,extra"]
+)
+def test_odd_rows_fall_back_to_the_text_path_and_its_message(
+    tiny_movielens: Path, line: str
+) -> None:
+    number = append(tiny_movielens / "ratings.csv", line)
+    with pytest.raises(DataValidationError) as err:
+        load_movielens(tiny_movielens)
+    assert err.value.file == "ratings.csv"
+    assert f"line {number}" in str(err.value) or "malformed CSV" in str(err.value)

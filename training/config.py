@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_gql.errors import ConfigError
+from recsys_gql.recsys.ann import IndexSpec, choose_index
 
 
 class _Section(BaseModel):
@@ -69,14 +70,29 @@ class EmbeddingConfig(_Section):
 
 
 class IndexConfig(_Section):
-    """The FAISS index over movie embeddings (cosine = inner product on unit vectors)."""
+    """The FAISS index over movie embeddings (cosine = inner product on unit vectors).
 
-    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    ``auto`` picks exact search or HNSW by catalog size (:func:`recsys_gql.recsys.ann.
+    choose_index`); the run's manifest records the kind and parameters actually used."""
+
+    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     content_neighbors: int = Field(50, ge=1, le=1000, description="neighbours per movie")
+    graph_probe: int = Field(
+        4, ge=1, le=1024, description="IVF lists compared per list for the graph (cost ~linear)"
+    )
     hnsw_m: int = Field(32, ge=4, le=128)
-    hnsw_ef_search: int = Field(64, ge=8, le=4096)
-    ivf_nlist: int = Field(256, ge=1)
-    ivf_nprobe: int = Field(16, ge=1)
+    hnsw_ef_construction: int = Field(40, ge=8, le=4096)
+    hnsw_ef_search: int = Field(128, ge=8, le=4096)
+    ivf_nlist: int = Field(1024, ge=1)
+    ivf_nprobe: int = Field(32, ge=1)
+
+    def spec(self, n_items: int) -> IndexSpec:
+        """The concrete index for a catalog of ``n_items`` movies."""
+        return choose_index(
+            n_items, self.kind, hnsw_m=self.hnsw_m,
+            hnsw_ef_construction=self.hnsw_ef_construction, hnsw_ef_search=self.hnsw_ef_search,
+            ivf_nlist=self.ivf_nlist, ivf_nprobe=self.ivf_nprobe,
+        )  # fmt: skip
 
 
 class AlsConfig(_Section):
@@ -112,10 +128,10 @@ class TfidfConfig(_Section):
 class HybridConfig(_Section):
     """Serving defaults of the blend; ``recsys-gql evaluate`` tunes alpha and ramp."""
 
-    alpha: float = Field(0.5, ge=0.0, le=1.0, description="collaborative share")
+    alpha: float = Field(0.9, ge=0.0, le=1.0, description="collaborative share")
     ramp: float = Field(5.0, ge=0.0, description="alpha_n = alpha * n / (n + ramp)")
     popularity_weight: float = Field(
-        0.4, ge=0.0, description="prior in the content arm, faded by the same ramp"
+        1.6, ge=0.0, description="prior boost in the content arm, faded by the same ramp"
     )
     profile_shrink: float = Field(2.0, ge=0.0, description="pseudo-ratings in the user mean")
 
@@ -153,14 +169,39 @@ class EvalConfig(_Section):
     holdout: float = Field(0.2, gt=0.0, lt=1.0, description="latest share held out per user")
     relevant_threshold: float = Field(4.0, description="a held-out rating >= this is relevant")
     alphas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
-    ramps: list[float] = Field(default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0])
-    popularity_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.4])
+    ramps: list[float] = Field(
+        default_factory=lambda: [5.0, 10.0, 20.0, 50.0, 100.0, 200.0],
+        description="no 0: the ramp is the cold-start guarantee that a new user's first "
+        "ratings lead their list (without it five Pixar ratings brought 2/10 family films)",
+    )
+    tie_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        lt=1.0,
+        description="blends within this share of the best objective count as tied; the most "
+        "content-led of them wins (offline accuracy on MovieLens rewards popularity)",
+    )
+    popularity_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2]
+    )
     als_factors: list[int] = Field(default_factory=lambda: [8, 16, 32])
     als_regularization: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0])
     als_alpha: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5])
     als_weighting: list[Literal["binary", "rating", "log"]] = ["rating"]
     ease_lambdas: list[float] = Field(default_factory=lambda: [200.0, 300.0, 500.0])
     cold_start_sizes: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
+    max_users: int | None = Field(
+        2000,
+        ge=1,
+        description="evaluate a seeded sample of at most this many users (None: all); every "
+        "score matrix is users x catalog and dense, so this bounds evaluation memory",
+    )
+    ease_max_items: int = Field(
+        20_000,
+        ge=1,
+        description="skip EASE^R above this catalog size: its items x items inverse is dense "
+        "(62k movies: 15.6 GB in float32)",
+    )
 
     @classmethod
     def load(cls, path: Path | None) -> EvalConfig:

@@ -55,7 +55,10 @@ def run_evaluation(
     data = load_movielens(data_dir)
     train, test = temporal_split(data.ratings, config.holdout)
     fit_part, validation = temporal_split(train, config.holdout)
-    val = SplitData.build(fit_part, validation, items, config.relevant_threshold)
+    max_users, seed = config.max_users, train_config.seed
+    val = SplitData.build(
+        fit_part, validation, items, config.relevant_threshold, max_users=max_users, seed=seed
+    )
     report(f"validation: {val.eval_rows.size} users with relevant held-out items")
 
     als, als_trials = tune_als(val, graph, config, train_config.als, train_config.seed)
@@ -73,8 +76,18 @@ def run_evaluation(
         f"blend: alpha {chosen['alpha']}, ramp {chosen['ramp']}, "
         f"popularity weight {chosen['popularity_weight']}"
     )
-    lam, ease_trials = tune_ease(val, config)
-    report(f"EASE: lambda {lam}")
+    skipped: dict[str, str] = {}
+    lam: float | None = None
+    ease_trials: list[dict[str, float]] = []
+    if len(items) <= config.ease_max_items:
+        lam, ease_trials = tune_ease(val, config)
+        report(f"EASE: lambda {lam}")
+    else:
+        skipped["ease_r"] = (
+            f"catalog of {len(items):,} movies > ease_max_items {config.ease_max_items:,}: "
+            "its dense items x items inverse does not fit"
+        )
+        report(f"EASE: skipped ({skipped['ease_r']})")
 
     settings = HybridSettings(
         alpha=float(chosen["alpha"]),
@@ -82,7 +95,9 @@ def run_evaluation(
         popularity_weight=float(chosen["popularity_weight"]),
         profile_shrink=shrink,
     )
-    split = SplitData.build(train, test, items, config.relevant_threshold)
+    split = SplitData.build(
+        train, test, items, config.relevant_threshold, max_users=max_users, seed=seed
+    )
     final = fit_als(split.train, als, show_progress=False)
     arms = compute_arms(split, final.item_factors, als, graph, settings)
     weight = settings.popularity_weight
@@ -93,9 +108,10 @@ def run_evaluation(
         "content_only": split.score(arms.content),
         "content_prior": split.score(NormalisedArms.of(arms, split.exclude, weight, 0).blend(0)),
         "tfidf_content": split.score(tfidf_scores(split, tfidf, shrink)),
-        "ease_r": split.score(ease_scores(split, lam)),
         "hybrid": split.score(served.blend(settings.alpha)),
     }
+    if lam is not None:
+        models["ease_r"] = split.score(ease_scores(split, lam))
     unramped = NormalisedArms.of(arms, split.exclude, weight, 0.0)
     alpha_curve = {
         f"{alpha:.1f}": split.score(unramped.blend(alpha)).as_dict() for alpha in config.alphas
@@ -113,6 +129,7 @@ def run_evaluation(
             "test_users": int(split.eval_rows.size),
             "validation_users": int(val.eval_rows.size),
             "catalog": len(items),
+            "max_users": config.max_users,
         },
         "chosen": {
             "alpha": settings.alpha,
@@ -124,6 +141,7 @@ def run_evaluation(
         "test": {name: m.as_dict() for name, m in models.items()},
         "alpha_curve": alpha_curve,
         "cold_start": cold,
+        "skipped": skipped,
         "tuning": {"als": als_trials, "blend": blend_trials, "ease": ease_trials},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -152,6 +170,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         "|---|" + "---:|" * len(COLUMNS),
     ]
     for name, label in LABELS.items():
+        if name not in results["test"]:
+            continue  # skipped at this scale (see results["skipped"])
         m = results["test"][name]
         cells = [f"{m[key]:.1f}" if key == "mean_popularity_at_10" else f"{m[key]:.4f}"
                  for key, _ in COLUMNS]  # fmt: skip
@@ -223,6 +243,8 @@ def plot_alpha_curve(results: dict[str, Any], path: Path) -> None:
               "ease_r": "-", "hybrid": "--"}  # fmt: skip
     colors = plt.cm.tab10(np.arange(1, 1 + len(styles)))
     for (name, style), color in zip(styles.items(), colors, strict=True):
+        if name not in results["test"]:
+            continue
         ax.axhline(results["test"][name]["ndcg_at_10"], linestyle=style, color=color,
                    label=LABELS[name].replace("*", ""))  # fmt: skip
     ax.set_xlabel("α (share of the collaborative arm)")

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys_gql.artifacts import (
     CURRENT_LINK,
@@ -27,17 +29,12 @@ from recsys_gql.artifacts import (
 )
 from recsys_gql.errors import ArtifactError
 from recsys_gql.movielens import MovieLensData, fingerprint, load_movielens
-from recsys_gql.recsys.content import (
-    ContentGraph,
-    SentenceEncoder,
-    TextEncoder,
-    build_index,
-    write_index,
-)
+from recsys_gql.recsys import ann
+from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, write_index
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
 from training.embed import embed_texts
-from training.fit import fit_als, fit_tfidf, popularity, rating_matrix
+from training.fit import AlsFactors, Popularity, fit_als, fit_tfidf, popularity, rating_matrix
 from training.stages import StageResult, StageTimer
 from training.text import movie_texts
 
@@ -93,6 +90,56 @@ def genre_matrix(movies: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.uint8]
             if g:
                 matrix[row, column[g]] = 1
     return names, matrix
+
+
+def content_graph(
+    index: Any, spec: ann.IndexSpec, embeddings: npt.NDArray[np.float32], k: int, probe: int = 4
+) -> ContentGraph:
+    """Each movie's ``k`` nearest: one batched search of the index for every movie when it is
+    flat (exact) or HNSW (recall ~0.9+); for an IVF index (a catalog too large to search once
+    per movie in bounded time) its lists are compared by BLAS, ``probe`` lists per list
+    (:func:`recsys_gql.recsys.ann.knn_graph`): bounded, but with low recall on diffuse data
+    (BENCHMARKS.md, "Serving at scale")."""
+    if spec.kind != "ivf":
+        return ContentGraph.build(index, embeddings, k)
+    return ContentGraph.build_approximate(embeddings, k, probe=probe, ivf=index)
+
+
+def save_model_files(
+    writer: ArtifactWriter,
+    *,
+    items: IdVocab,
+    users: IdVocab,
+    embeddings: npt.NDArray[np.float32],
+    index: Any,
+    graph: ContentGraph,
+    factors: AlsFactors,
+    matrix: sp.csr_matrix,
+    prior: Popularity,
+    genre_names: list[str],
+    genres: npt.NDArray[np.uint8],
+    years: npt.NDArray[np.int16],
+    tfidf: sp.csr_matrix,
+) -> None:
+    """Write every file the engine loads (also used by ``bench/scale_serve.py``, so its
+    synthetic catalogs are served exactly like a trained run)."""
+    writer.save_array("movie_ids.npy", items.ids)
+    writer.save_array("user_ids.npy", users.ids)
+    writer.save_array("embeddings.npy", embeddings)
+    write_index(index, writer.directory / "content.faiss")
+    writer.add_file("content.faiss", (int(index.ntotal), int(index.d)))
+    writer.save_array("content_neighbors.npy", graph.neighbors)
+    writer.save_array("content_similarities.npy", graph.similarities)
+    writer.save_array("item_factors.npy", factors.item_factors)
+    writer.save_array("user_factors.npy", factors.user_factors)
+    writer.save_sparse("user_ratings.npz", matrix)
+    writer.save_array("popularity_count.npy", prior.count)
+    writer.save_array("popularity_mean.npy", prior.mean)
+    writer.save_array("popularity_score.npy", prior.score)
+    writer.save_array("movie_genres.npy", genres)
+    writer.save_json("genres.json", genre_names)
+    writer.save_array("movie_years.npy", years)
+    writer.save_sparse("tfidf.npz", tfidf)
 
 
 def prune_runs(out_root: Path, *, keep: int, current: Path) -> None:
@@ -160,19 +207,19 @@ def train(
         )
         info["detail"] = f"{stats.encoded:,} encoded, {stats.cached:,} from cache"
     with timer.stage("index") as info:
-        ix = config.index
-        index = build_index(
-            embeddings, ix.kind, hnsw_m=ix.hnsw_m, hnsw_ef_search=ix.hnsw_ef_search,
-            ivf_nlist=ix.ivf_nlist, ivf_nprobe=ix.ivf_nprobe, seed=config.seed,
-        )  # fmt: skip
-        graph = ContentGraph.build(index, embeddings, ix.content_neighbors)
+        index_spec = config.index.spec(len(items))
+        index = ann.build(embeddings, index_spec, seed=config.seed)
+        graph = content_graph(
+            index, index_spec, embeddings, config.index.content_neighbors, config.index.graph_probe
+        )
         info["detail"] = (
-            f"{type(index).__name__}, {index.ntotal:,} vectors, "
+            f"{type(index).__name__} ({index_spec.reason}), {index.ntotal:,} vectors, "
             f"{graph.neighbors.shape[1]} neighbours each"
         )
     with timer.stage("matrix") as info:
         matrix = rating_matrix(data.ratings, users, items)
         info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
+    del data  # the ratings frame (1.4 GB at 25M ratings) is not needed past the matrix
     with timer.stage("als") as info:
         factors = fit_als(matrix, config.als, show_progress=show_progress)
         info["detail"] = f"{config.als.factors} factors, {config.als.iterations} iterations"
@@ -191,25 +238,14 @@ def train(
         writer = ArtifactWriter(run_dir)
         try:
             genre_names, genres = genre_matrix(movies)
-            writer.save_array("movie_ids.npy", items.ids)
-            writer.save_array("user_ids.npy", users.ids)
-            writer.save_array("embeddings.npy", embeddings)
-            write_index(index, run_dir / "content.faiss")
-            writer.add_file("content.faiss", (int(index.ntotal), int(index.d)))
-            writer.save_array("content_neighbors.npy", graph.neighbors)
-            writer.save_array("content_similarities.npy", graph.similarities)
-            writer.save_array("item_factors.npy", factors.item_factors)
-            writer.save_array("user_factors.npy", factors.user_factors)
-            writer.save_sparse("user_ratings.npz", matrix)
-            writer.save_array("popularity_count.npy", prior.count)
-            writer.save_array("popularity_mean.npy", prior.mean)
-            writer.save_array("popularity_score.npy", prior.score)
-            writer.save_array("movie_genres.npy", genres)
-            writer.save_json("genres.json", genre_names)
             years = movies["year"].fillna(0).to_numpy(dtype=np.int16)
-            writer.save_array("movie_years.npy", years)
-            writer.save_sparse("tfidf.npz", tfidf)
+            save_model_files(
+                writer, items=items, users=users, embeddings=embeddings, index=index,
+                graph=graph, factors=factors, matrix=matrix, prior=prior,
+                genre_names=genre_names, genres=genres, years=years, tfidf=tfidf,
+            )  # fmt: skip
             manifest = writer.finalize(
+                content_index=index_spec,
                 run_id=run_id,
                 libraries=library_versions(),
                 config=config.model_dump(mode="json"),

@@ -23,12 +23,14 @@ def rss_bytes() -> int:
 
 @dataclass(frozen=True)
 class StageResult:
-    """Wall time and peak resident memory of one stage."""
+    """Wall time, CPU time (all threads) and peak resident memory of one stage."""
 
     name: str
     seconds: float
     peak_rss_mb: float
     detail: str = ""
+    cpu_seconds: float = 0.0
+    """Process CPU time over the stage: on a shared machine, steadier than wall time."""
 
 
 @dataclass
@@ -52,15 +54,16 @@ class StageTimer:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         info: dict[str, str] = {}
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield info
         finally:
             seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu_start
             stop.set()
             sampler.join()
             peak[0] = max(peak[0], rss_bytes())
-        result = StageResult(name, seconds, peak[0] / 2**20, info.get("detail", ""))
+        result = StageResult(name, seconds, peak[0] / 2**20, info.get("detail", ""), cpu_seconds)
         self.results.append(result)
         extra = f" — {result.detail}" if result.detail else ""
         self.report(f"[{name}] {seconds:.1f}s, peak RSS {result.peak_rss_mb:.0f} MB{extra}")

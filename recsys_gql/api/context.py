@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.db.models import Movie
+from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
@@ -35,6 +36,8 @@ class Context:
     catalog: Mapping[int, Movie]
     """Every movie by id, loaded at start-up."""
     settings: Settings
+    rating_writer: RatingWriter
+    """Group-committing ``rateMovie`` writer, one per app."""
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None

@@ -14,11 +14,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from recsys_gql.db import repository as repo
+from recsys_gql.db.hot_reads import HotReads
 from recsys_gql.db.models import Movie
 
 MovieStats = tuple[int, float | None]
@@ -59,23 +57,19 @@ class Loaders:
         _forget(self.movie_stats, movie_id)
 
     @classmethod
-    def create(
-        cls, sessions: async_sessionmaker[AsyncSession], catalog: Mapping[int, Movie]
-    ) -> Loaders:
-        """Fresh loaders: movies from the in-memory ``catalog``, the rest through
-        ``sessions``."""
+    def create(cls, reads: HotReads, catalog: Mapping[int, Movie]) -> Loaders:
+        """Fresh loaders: movies from the in-memory ``catalog``, the rest through the
+        database's hot-path ``reads``."""
 
         async def movies(ids: Sequence[int]) -> list[Movie | None]:
             return [catalog.get(i) for i in ids]
 
         async def stats(ids: Sequence[int]) -> list[MovieStats]:
-            async with sessions() as session:
-                found = await repo.rating_stats(session, ids)
+            found = await reads.rating_stats(ids)
             return [found.get(i, (0, None)) for i in ids]
 
         async def ratings(ids: Sequence[int]) -> list[dict[int, float]]:
-            async with sessions() as session:
-                found = await repo.ratings_of_users(session, ids)
+            found = await reads.ratings_of_users(ids)
             return [found.get(i, {}) for i in ids]
 
         return cls(

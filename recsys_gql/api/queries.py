@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from recsys_gql.api import services
-from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
 from recsys_gql.api.loaders import load
 from recsys_gql.api.types import (
@@ -70,7 +69,7 @@ class Query:
         self, info: Info, movie_id: int, first: int = 10
     ) -> list[SimilarMovie]:
         hits = await services.similar(info, movie_id, check_first(first))
-        return await gather(SimilarMovie.from_hit(info, hit) for hit in hits)
+        return [SimilarMovie.from_hit(info, hit) for hit in hits]
 
     @strawberry.field(description="Semantic search over titles, genres, tags and plots.")
     async def search_movies(self, info: Info, query: str, first: int = 10) -> list[SearchHit]:

@@ -13,10 +13,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from recsys_gql.db import repository as repo
+from recsys_gql.db.hot_reads import HotReads
 from recsys_gql.db.session import Database
 
 TOKEN_PREFIX = "rgq_"
@@ -54,13 +52,12 @@ def bearer_token(header: str | None) -> tuple[str | None, str | None]:
     return token, None
 
 
-async def identify(sessions: async_sessionmaker[AsyncSession], header: str | None) -> Viewer:
+async def identify(reads: HotReads, header: str | None) -> Viewer:
     """The viewer of a request with this ``Authorization`` header."""
     token, problem = bearer_token(header)
     if token is None:
         return Viewer(None, problem)
-    async with sessions() as session:
-        user_id = await repo.user_for_token(session, token_digest(token))
+    user_id = await reads.user_for_token(token_digest(token))
     if user_id is None:
         return Viewer(None, "the token is unknown or revoked")
     return Viewer(user_id)

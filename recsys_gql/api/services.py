@@ -5,12 +5,13 @@ rating write, each returning GraphQL types. No SQL or numpy here either: that li
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from strawberry.types.nodes import SelectedField, Selection
 
-from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
 from recsys_gql.api.loaders import load
 from recsys_gql.api.security import new_token, token_digest
@@ -33,6 +34,7 @@ from recsys_gql.api.types import (
     SignedUp,
     Unauthenticated,
     User,
+    catalog_movie,
     check_first,
     decode_cursor,
     encode_cursor,
@@ -41,6 +43,22 @@ from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.db import repository as repo
 from recsys_gql.errors import InvalidArgument
 from recsys_gql.recsys.engine import MAX_N, ScoredMovie
+
+
+def asks_for(info: Info, name: str) -> bool:
+    """Whether the field being resolved selects the subfield ``name``, directly or through
+    fragments (a subfield under ``@skip``/``@include`` counts as asked for)."""
+    return any(_selects(field.selections, name) for field in info.selected_fields)
+
+
+def _selects(selections: Sequence[Selection], name: str) -> bool:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == name:
+                return True
+        elif _selects(selection.selections, name):
+            return True
+    return False
 
 
 async def recommendations(
@@ -65,8 +83,9 @@ async def recommendations(
         genres,
         None,
         exclude_rated,
+        asks_for(info, "explanation"),
     )
-    return await gather(Recommendation.from_engine(info, rec) for rec in recs)
+    return [Recommendation.from_engine(info, rec) for rec in recs]
 
 
 async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
@@ -77,15 +96,13 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
     """Semantic search: the query is encoded with the movies' sentence model."""
     hits = await run_in_threadpool(info.context.engine.search, query, first)
-    return await gather(SearchHit.from_hit(info, hit) for hit in hits)
+    return [SearchHit.from_hit(info, hit) for hit in hits]
 
 
 async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
     """Best Bayesian-average movies."""
-    from recsys_gql.api.types import load_movie
-
     hits = await run_in_threadpool(info.context.engine.popular, first, genres)
-    return await gather(load_movie(info, hit.movie_id) for hit in hits)
+    return [catalog_movie(info, hit.movie_id) for hit in hits]
 
 
 async def movies(
@@ -166,10 +183,9 @@ async def rate_movie(info: Info, data: RateMovieInput) -> RateMoviePayload:
         return MovieNotFound(
             message=f"movie {data.movie_id} does not exist", movie_id=data.movie_id
         )
-    async with info.context.database.write() as session:
-        row = await repo.upsert_rating(
-            session, data.user_id, data.movie_id, data.rating, datetime.now(UTC)
-        )
+    row = await info.context.rating_writer.upsert(
+        data.user_id, data.movie_id, data.rating, datetime.now(UTC)
+    )
     info.context.loaders.forget_user(data.user_id)
     info.context.loaders.forget_movie_stats(data.movie_id)
     return RatingSaved(

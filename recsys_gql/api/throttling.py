@@ -76,7 +76,7 @@ from graphql import (
 from graphql.error import GraphQLError
 from graphql.utilities import get_operation_ast
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
@@ -86,6 +86,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
 from recsys_gql.api.context import Context
+from recsys_gql.api.limiter_storage import PeriodicallyPrunedMemoryStorage
 from recsys_gql.settings import Settings
 
 log = logging.getLogger("recsys_gql.api.throttling")
@@ -250,7 +251,7 @@ class RequestLimiter:
         self._pool: ConnectionPool | None = None
         self.storage: Storage
         if uri.startswith("memory"):
-            self.storage = MemoryStorage()
+            self.storage = PeriodicallyPrunedMemoryStorage()
         else:
             self._pool = ConnectionPool.from_url(
                 uri, socket_connect_timeout=STORAGE_TIMEOUT / 2, socket_timeout=STORAGE_TIMEOUT

@@ -11,7 +11,6 @@ from typing import Annotated
 
 import strawberry
 
-from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Info
 from recsys_gql.api.loaders import load
 from recsys_gql.db import models
@@ -51,9 +50,14 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         raise InvalidArgument("after", "is not a cursor from this listing") from None
 
 
-async def load_movie(info: Info, movie_id: int) -> Movie:
-    """A movie through the request's loader (engine results always name catalog movies)."""
-    row = await load(info.context.loaders.movie, movie_id)
+def catalog_movie(info: Info, movie_id: int) -> Movie:
+    """A movie an engine result names, straight from the in-memory catalog.
+
+    The catalog is immutable while the server runs, so a lookup needs no query and no
+    DataLoader: awaiting a loader per movie (a future, a shielding task and a batch dispatch)
+    cost more than the rest of a ``recommendations`` request.
+    """
+    row = info.context.catalog.get(movie_id)
     if row is None:  # the catalog and the artifacts disagree: a deployment error
         raise LookupError(f"movie {movie_id} is in the model but not in the database")
     return Movie.from_row(row)
@@ -97,7 +101,7 @@ class Movie:
         from recsys_gql.api import services
 
         hits = await services.similar(info, self.id, check_first(first))
-        return await gather(SimilarMovie.from_hit(info, hit) for hit in hits)
+        return [SimilarMovie.from_hit(info, hit) for hit in hits]
 
 
 @strawberry.type
@@ -106,9 +110,9 @@ class SimilarMovie:
     similarity: float = strawberry.field(description="Cosine similarity of the embeddings.")
 
     @classmethod
-    async def from_hit(cls, info: Info, hit: ScoredMovie) -> SimilarMovie:
+    def from_hit(cls, info: Info, hit: ScoredMovie) -> SimilarMovie:
         """From an engine hit."""
-        return cls(movie=await load_movie(info, hit.movie_id), similarity=round(hit.score, 6))
+        return cls(movie=catalog_movie(info, hit.movie_id), similarity=round(hit.score, 6))
 
 
 @strawberry.type
@@ -117,9 +121,9 @@ class SearchHit:
     score: float = strawberry.field(description="Cosine similarity to the query.")
 
     @classmethod
-    async def from_hit(cls, info: Info, hit: ScoredMovie) -> SearchHit:
+    def from_hit(cls, info: Info, hit: ScoredMovie) -> SearchHit:
         """From an engine hit."""
-        return cls(movie=await load_movie(info, hit.movie_id), score=round(hit.score, 6))
+        return cls(movie=catalog_movie(info, hit.movie_id), score=round(hit.score, 6))
 
 
 @strawberry.enum(description="Which arm of the hybrid a rated movie pushed a result through.")
@@ -135,10 +139,10 @@ class Contribution:
     share: float = strawberry.field(description="Its share of the blended score (0-1).")
 
     @classmethod
-    async def from_engine(cls, info: Info, item: EngineContribution) -> Contribution:
+    def from_engine(cls, info: Info, item: EngineContribution) -> Contribution:
         """From an engine contribution."""
         return cls(
-            movie=await load_movie(info, item.movie_id),
+            movie=catalog_movie(info, item.movie_id),
             arm=Arm(item.arm),
             share=round(item.share, 6),
         )
@@ -160,10 +164,10 @@ class Recommendation:
     engine_result: strawberry.Private[EngineRecommendation]
 
     @classmethod
-    async def from_engine(cls, info: Info, rec: EngineRecommendation) -> Recommendation:
+    def from_engine(cls, info: Info, rec: EngineRecommendation) -> Recommendation:
         """From an engine recommendation (the explanation is built only when asked for)."""
         return cls(
-            movie=await load_movie(info, rec.movie_id),
+            movie=catalog_movie(info, rec.movie_id),
             score=round(rec.score, 6),
             collab_score=round(rec.collab_score, 6),
             content_score=round(rec.content_score, 6),
@@ -173,7 +177,7 @@ class Recommendation:
     @strawberry.field(description="Which of the user's ratings led here, and a summary.")
     async def explanation(self, info: Info) -> Explanation:
         rec = self.engine_result
-        contributions = await gather(Contribution.from_engine(info, c) for c in rec.because)
+        contributions = [Contribution.from_engine(info, c) for c in rec.because]
         because = [c.movie for c in contributions]
         if rec.source == "popularity":
             summary = "Popular with everyone: rate a few movies to personalise this list."
@@ -225,7 +229,7 @@ class Rating:
 
     @strawberry.field
     async def movie(self, info: Info) -> Movie:
-        return await load_movie(info, self.movie_id)
+        return catalog_movie(info, self.movie_id)
 
 
 @strawberry.type

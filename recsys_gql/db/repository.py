@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel, col, select
 
 from recsys_gql.db.models import ApiToken, Movie, Rating, User, fold_title
@@ -227,8 +227,7 @@ async def rating_stats(
     return stats
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
-    name = session.get_bind().dialect.name
+def _dialect_insert(name: str) -> Any:
     if name == "sqlite":
         return sqlite_insert
     if name == "postgresql":
@@ -237,7 +236,7 @@ def _dialect_insert(session: AsyncSession) -> Any:
 
 
 async def upsert_rating(
-    session: AsyncSession,
+    target: AsyncSession | AsyncConnection,
     user_id: int,
     movie_id: int,
     rating: float,
@@ -248,17 +247,21 @@ async def upsert_rating(
     Creates the user (``created_at = now``) if missing, then one
     ``INSERT … ON CONFLICT (user_id, movie_id) DO UPDATE`` — so a re-rating updates the row in
     place and concurrent writers can never produce two rows. Must run inside
-    :func:`~recsys_gql.db.session.write_session`; the change is committed when that block
-    exits. Returns the stored row.
+    :func:`~recsys_gql.db.session.write_session` or ``write_connection``; the change is
+    committed when that block exits. Returns the stored row (detached from any session).
+
+    Both statements are Core statements on the transaction's connection: the ORM adds nothing
+    here and cost most of a write's time.
 
     Range checking is the caller's job (the API validates first); the database's CHECK
     constraint and foreign keys reject anything that slips through with ``IntegrityError``
     (e.g. an unknown movie).
     """
-    if not is_write_session(session):
+    if not is_write_session(target):
         raise RuntimeError("upsert_rating must run inside write_session(...)")
-    insert = _dialect_insert(session)
-    await session.exec(
+    connection = target if isinstance(target, AsyncConnection) else await target.connection()
+    insert = _dialect_insert(connection.dialect.name)
+    await connection.execute(
         insert(User)
         .values(id=user_id, created_at=now)
         .on_conflict_do_nothing(index_elements=[col(User.id)])
@@ -269,12 +272,41 @@ async def upsert_rating(
     statement = statement.on_conflict_do_update(
         index_elements=[col(Rating.user_id), col(Rating.movie_id)],
         set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
-    ).returning(Rating)
-    result = await session.exec(statement, execution_options={"populate_existing": True})
-    stored = result.scalars().one()
-    if not isinstance(stored, Rating):  # pragma: no cover - the statement returns Rating
-        raise TypeError(f"upsert returned {type(stored).__name__}")
-    return stored
+    ).returning(col(Rating.rating), col(Rating.rated_at))
+    stored = (await connection.execute(statement)).one()
+    return Rating(user_id=user_id, movie_id=movie_id, rating=stored[0], rated_at=stored[1])
+
+
+async def upsert_ratings(connection: AsyncConnection, rows: Sequence[Rating]) -> None:
+    """:func:`upsert_rating` for many ratings at once, in order (a later rating of the same
+    movie by the same user wins), with two ``executemany`` statements. Must run inside
+    ``write_connection``."""
+    if not is_write_session(connection):
+        raise RuntimeError("upsert_ratings must run inside write_connection(...)")
+    if not rows:
+        return
+    insert = _dialect_insert(connection.dialect.name)
+    users = {row.user_id: row.rated_at for row in rows}
+    await connection.execute(
+        insert(User).on_conflict_do_nothing(index_elements=[col(User.id)]),
+        [{"id": user_id, "created_at": at} for user_id, at in users.items()],
+    )
+    statement = insert(Rating)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[col(Rating.user_id), col(Rating.movie_id)],
+            set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
+        ),
+        [
+            {
+                "user_id": row.user_id,
+                "movie_id": row.movie_id,
+                "rating": float(row.rating),
+                "rated_at": row.rated_at,
+            }
+            for row in rows
+        ],
+    )
 
 
 # --- users and tokens ----------------------------------------------------------------------

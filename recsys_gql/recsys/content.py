@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recsys_gql.recsys import ann
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -177,28 +178,14 @@ def build_index(
 ) -> Any:
     """A FAISS inner-product index over unit vectors (so scores are cosine similarities).
 
-    ``flat`` is exact and right for catalogs of thousands; ``hnsw`` and ``ivf`` trade a little
-    recall for speed on large catalogs.
+    A shorthand for :func:`recsys_gql.recsys.ann.build`; ``flat`` is exact and right for
+    catalogs of thousands, ``hnsw`` and ``ivf`` trade a little recall for speed.
     """
-    import faiss
-
-    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-    dim = vectors.shape[1]
-    index: Any
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = hnsw_ef_search
-    else:
-        nlist = max(1, min(ivf_nlist, vectors.shape[0] // 39 or 1))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        index.train(vectors)
-        index.nprobe = min(ivf_nprobe, nlist)
-    index.add(vectors)
-    return index
+    spec = ann.IndexSpec(
+        kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=hnsw_ef_search, ivf_nlist=ivf_nlist,
+        ivf_nprobe=ivf_nprobe,
+    )  # fmt: skip
+    return ann.build(embeddings, spec, seed=seed)
 
 
 def write_index(index: Any, path: Path) -> None:
@@ -239,15 +226,44 @@ class ContentGraph:
 
     @classmethod
     def build(cls, index: Any, embeddings: FloatMatrix, k: int) -> ContentGraph:
-        """Search ``index`` for each movie's ``k`` nearest others (fewer in a tiny catalog)."""
+        """Search ``index`` for each movie's ``k`` nearest others (fewer in a tiny catalog):
+        one batched search over every movie, exact with a flat index."""
         n = embeddings.shape[0]
         k = max(0, min(k, n - 1))
-        scores, found = index.search(np.ascontiguousarray(embeddings, dtype=np.float32), k + 1)
+        with ann.widened(index, k + 1):
+            scores, found = ann.search_batched(index, embeddings, k + 1)
         # Drop each movie itself (wherever it landed), or the last hit when it was not found.
         is_self = (found == np.arange(n)[:, None]) | (found < 0)
         keep = np.argsort(is_self, axis=1, kind="stable")[:, :k]
-        neighbors = np.take_along_axis(found, keep, axis=1).astype(np.int32)
-        similarities = np.take_along_axis(scores, keep, axis=1).astype(np.float32)
+        return cls.from_hits(
+            np.take_along_axis(found, keep, axis=1), np.take_along_axis(scores, keep, axis=1)
+        )
+
+    @classmethod
+    def build_approximate(
+        cls, embeddings: FloatMatrix, k: int, *, probe: int = 8, ivf: Any = None
+    ) -> ContentGraph:
+        """The graph from :func:`~recsys_gql.recsys.ann.knn_graph` (cells compared by BLAS
+        products; the lists of ``ivf`` when given): for large catalogs, where a search per
+        movie would take hours."""
+        k = max(0, min(k, embeddings.shape[0] - 1))
+        scores, found = ann.knn_graph(embeddings, k, probe=probe, ivf=ivf)
+        return cls.from_hits(found, scores)
+
+    @classmethod
+    def from_hits(
+        cls, found: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]
+    ) -> ContentGraph:
+        """A graph from ranked search hits without the movie itself; a missing hit (``-1``,
+        possible with an approximate index) points at the movie itself with similarity 0,
+        which adds nothing to any score."""
+        neighbors = found.astype(np.int32)
+        similarities = scores.astype(np.float32)
+        missing = found < 0
+        if missing.any():
+            rows = np.broadcast_to(np.arange(found.shape[0], dtype=np.int32)[:, None], found.shape)
+            neighbors[missing] = rows[missing]
+            similarities[missing] = 0.0
         return cls(neighbors, similarities)
 
     def scores(
@@ -264,6 +280,21 @@ class ContentGraph:
             self.neighbors[rows].ravel(), weights=terms.ravel(), minlength=self.n_items
         )
         return (summed / float(weights.sum())).astype(np.float32)
+
+    def sparse_scores(
+        self, rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """:meth:`scores` at the only movies where it can be nonzero (the neighbours of the
+        liked movies), as ``(movies ascending, scores)``: it touches ``liked x k`` entries,
+        not the catalog. The values equal :meth:`scores`' bit for bit (same summation order)."""
+        liked = weights > 0
+        rows, weights = rows[liked], weights[liked]
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        terms = weights[:, None] * self.similarities[rows]
+        items, slot = np.unique(self.neighbors[rows].ravel(), return_inverse=True)
+        summed = np.bincount(slot, weights=terms.ravel(), minlength=items.size)
+        return items.astype(np.int64), (summed / float(weights.sum())).astype(np.float32)
 
     def contributions(
         self,

@@ -33,10 +33,13 @@ from threadpoolctl import threadpool_limits
 
 from recsys_gql.artifacts import ArtifactDir, Manifest
 from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
+from recsys_gql.recsys import ann
+from recsys_gql.recsys.candidates import DENSE_BELOW, ContentArm, candidate_top_n
 from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
 from recsys_gql.recsys.hybrid import (
+    apply_prior,
     normalise,
     popularity_prior,
     profile_weights,
@@ -71,9 +74,9 @@ def limit_blas_threads() -> None:
 class HybridSettings:
     """How the arms are blended; defaults come from the evaluation, via the manifest."""
 
-    alpha: float = 0.5
+    alpha: float = 0.9
     ramp: float = 5.0
-    popularity_weight: float = 0.4
+    popularity_weight: float = 1.6
     profile_shrink: float = 2.0
 
     @classmethod
@@ -138,6 +141,15 @@ class Engine:
             artifacts.array("content_neighbors.npy"), artifacts.array("content_similarities.npy")
         )
         self.index = read_index(artifacts.path("content.faiss"))
+        # The manifest names the index kind and its query parameters (older runs: inferred).
+        try:
+            spec = manifest.content_index
+            self.index_spec = ann.infer_spec(self.index) if spec is None else spec
+            ann.configure(self.index, self.index_spec)
+        except ValueError as exc:
+            raise ArtifactError(
+                f"{artifacts.path('content.faiss')}: {exc}", path=str(self.directory)
+            ) from exc
         als = manifest.config["als"]
         self.collab = CollaborativeModel(
             artifacts.array("item_factors.npy"),
@@ -153,6 +165,8 @@ class Engine:
         self.popularity_mean: npt.NDArray[np.float32] = artifacts.array("popularity_mean.npy")
         self.popularity_score: npt.NDArray[np.float32] = artifacts.array("popularity_score.npy")
         self.prior = popularity_prior(self.popularity_count)
+        self._prior_desc = np.argsort(-self.prior, kind="stable")
+        self._prior_asc = self._prior_desc[::-1].copy()
         self._popular_order = np.argsort(-self.popularity_score, kind="stable")
         self.genre_names: list[str] = list(artifacts.json("genres.json"))
         self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
@@ -162,6 +176,8 @@ class Engine:
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
         self._encoder = None if encoder is None else self._check_encoder(encoder)
         self._encoder_lock = threading.Lock()
+        self.dense_blend_below = DENSE_BELOW
+        """Catalogs with fewer candidates than this blend every movie (faster when small)."""
         limit_blas_threads()
 
     @classmethod
@@ -268,9 +284,12 @@ class Engine:
         genres: Sequence[str] | None = None,
         year_range: tuple[int | None, int | None] | None = None,
         exclude_rated: bool = True,
+        explain_results: bool = True,
     ) -> list[Recommendation]:
         """Top-``n`` movies for a user whose current ratings are ``ratings`` (by default the
-        training ratings). ``alpha`` overrides the ramped default share of the collab arm."""
+        training ratings). ``alpha`` overrides the ramped default share of the collab arm.
+        With ``explain_results=False`` every ``because`` is empty: explaining costs about as
+        much as ranking, and most callers never show it."""
         n = _check_n(n)
         if alpha is not None and (
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
@@ -283,30 +302,40 @@ class Engine:
         mask = self.candidate_mask(genres, year_range)
         if exclude_rated and rows.size:
             mask[rows] = False
-        candidates = np.flatnonzero(mask)
         if rows.size == 0:
-            return self._popular_recommendations(candidates, n)
+            return self._popular_recommendations(np.flatnonzero(mask), n)
         a = (
             alpha
             if alpha is not None
             else ramped_alpha(self.settings.alpha, int(rows.size), self.settings.ramp)
         )
-        arms = self.arm_scores(rows, values)
-        collab = normalise(arms.collab[candidates])
-        content = normalise(arms.content[candidates])
-        blended = a * collab + (1.0 - a) * content
-        best = top_n(blended, n)
-        targets = candidates[best]
-        because = explain(self, arms, targets, rows, a)
+        fold = self.collab.fold_in(rows, values)
+        weights = profile_weights(values, self.global_mean, self.settings.profile_shrink)
+        items, graph_scores = self.graph.sparse_scores(rows, weights)
+        prior_weight = ramped_prior_weight(
+            self.settings.popularity_weight, int(rows.size), self.settings.ramp
+        )
+        content = ContentArm(
+            items, graph_scores, self.prior, prior_weight, self._prior_desc, self._prior_asc
+        )
+        # Same answer as blending every candidate (see candidates.py), touching only a few.
+        blend = candidate_top_n(
+            self.collab.scores(fold), content, mask, a, n, dense_below=self.dense_blend_below
+        )
+        because = (
+            explain(self, _Evidence(fold, weights), blend.rows, rows, a)
+            if explain_results
+            else [[] for _ in blend.rows]
+        )
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(t)),
-                score=float(blended[b]),
-                collab_score=float(collab[b]),
-                content_score=float(content[b]),
+                score=float(blend.score[k]),
+                collab_score=float(blend.collab[k]),
+                content_score=float(blend.content[k]),
                 because=because[k],
             )
-            for k, (t, b) in enumerate(zip(targets, best, strict=True))
+            for k, t in enumerate(blend.rows)
         ]
 
     def arm_scores(self, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> ArmScores:
@@ -373,6 +402,10 @@ class Engine:
         """Whether the query encoder is loaded (it loads on the first search)."""
         return self._encoder is not None
 
+    def warm_up_search(self) -> None:
+        """Load the query encoder now (and run it once) instead of on the first search."""
+        self.encode_query("warm-up")
+
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""
         with self._encoder_lock:
@@ -410,6 +443,12 @@ def query_encoder(manifest: Manifest) -> SentenceEncoder:
 
 
 @dataclass(frozen=True)
+class _Evidence:
+    fold: FoldIn
+    profile_weights: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
 class ArmScores:
     """Both arms' raw scores for one user, and what explanations need."""
 
@@ -437,7 +476,7 @@ def arm_scores(
     content = graph.scores(rows, weights)
     prior_weight = ramped_prior_weight(settings.popularity_weight, int(rows.size), settings.ramp)
     if prior is not None and prior_weight > 0:
-        content = content + np.float32(prior_weight) * prior
+        content = apply_prior(content, prior, prior_weight)
     return ArmScores(
         collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
     )

@@ -14,15 +14,31 @@ with the arm that gave it the larger part.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from recsys_gql.recsys.engine import ArmScores, Engine
+    from recsys_gql.recsys.collaborative import FoldIn
+    from recsys_gql.recsys.engine import Engine
 
 Arm = Literal["collaborative", "content"]
+
+
+class Evidence(Protocol):
+    """What explanations need of a scored user: the fold-in and the content profile weights
+    (both :class:`~recsys_gql.recsys.engine.ArmScores` and the engine's candidate path)."""
+
+    @property
+    def fold(self) -> FoldIn:
+        """The user's fold-in."""
+        ...
+
+    @property
+    def profile_weights(self) -> npt.NDArray[np.float32]:
+        """Weight of each rated movie in the content profile."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,7 @@ def _top_columns(values: npt.NDArray[np.float64], limit: int) -> npt.NDArray[np.
 
 def explain(
     engine: Engine,
-    arms: ArmScores,
+    arms: Evidence,
     targets: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
     alpha: float,

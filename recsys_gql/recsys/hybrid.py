@@ -10,11 +10,14 @@ Ramp: when a request gives no ``α``, a user with ``n`` ratings gets ``α_n = α
 with few ratings (where ALS factors are noise) the content arm leads, and the collaborative arm
 takes over as evidence accumulates.
 
-Prior: the content arm is the mean embedding-neighbour similarity to the movies the user liked
-plus ``popularity_weight`` times the z-scored log rating count of the movie, so among movies
-that resemble what the user liked, the ones people actually watch come first. The prior's
-weight fades with the same ramp, ``w_n = w · k / (n + k)``: it matters for a new user and
-hardly at all for one with hundreds of ratings.
+Prior: the content arm is the mean embedding-neighbour similarity to the movies the user liked,
+scaled by ``1 + popularity_weight · p`` where ``p ≥ 0`` is the movie's z-scored log rating count
+shifted to start at 0. So among movies that resemble what the user liked, the ones people
+actually watch come first — and a movie that resembles nothing the user liked stays at 0
+however popular it is. (An additive prior, tried first, let blockbusters outrank every
+similar movie for a new user: five Pixar ratings brought Forrest Gump and The Matrix.) The
+prior's weight fades with the same ramp, ``w_n = w · k / (n + k)``: it matters for a new user
+and hardly at all for one with hundreds of ratings.
 """
 
 from __future__ import annotations
@@ -37,10 +40,22 @@ def normalise(raw: FloatArray) -> FloatArray:
 
 
 def popularity_prior(counts: npt.NDArray[np.integer]) -> FloatArray:
-    """The z-scored ``log(1 + rating count)`` of every movie."""
+    """The z-scored ``log(1 + rating count)`` of every movie, shifted so the least rated
+    movie has 0 (a boost, never a penalty)."""
     logs = np.log1p(counts.astype(np.float64))
     std = float(logs.std())
-    return ((logs - logs.mean()) / std if std > 0 else logs * 0).astype(np.float32)
+    z = (logs - logs.mean()) / std if std > 0 else logs * 0
+    return (z - z.min() if z.size else z).astype(np.float32)
+
+
+def apply_prior(
+    content: npt.NDArray[np.float32],
+    prior: FloatArray,
+    weight: float | npt.NDArray[np.floating],
+) -> npt.NDArray[np.float32]:
+    """``content · (1 + weight · prior)``; ``content`` may be one user's row or a matrix of
+    users with a column of per-user ``weight``."""
+    return (content * (1.0 + weight * prior)).astype(np.float32)
 
 
 def ramped_alpha(alpha: float, n_ratings: int, ramp: float) -> float:
@@ -73,12 +88,18 @@ def profile_weights(ratings: FloatArray, global_mean: float, shrink: float) -> F
 
 
 def top_n(scores: npt.NDArray[np.floating], n: int) -> npt.NDArray[np.int64]:
-    """Positions of the ``n`` largest scores, best first (ties by position, deterministic)."""
+    """Positions of the ``n`` largest scores, best first; ties go to the lower position, also
+    at the cut (``argpartition`` alone keeps an arbitrary subset of the movies tied there),
+    so the answer is exactly ``np.argsort(-scores, kind="stable")[:n]``."""
     if n >= scores.size:
         order = np.argsort(-scores, kind="stable")
         return order.astype(np.int64)
-    part = np.argpartition(-scores, n - 1)[:n]
-    order = part[np.lexsort((part, -scores[part]))]
+    negated = -scores
+    cut = np.partition(negated, n - 1)[n - 1]
+    above = np.flatnonzero(negated < cut)
+    tied = np.flatnonzero(negated == cut)[: n - above.size]
+    part = np.concatenate([above, tied])
+    order = part[np.lexsort((part, negated[part]))]
     return order.astype(np.int64)
 
 

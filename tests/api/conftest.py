@@ -149,13 +149,14 @@ def api_settings(database_url: str, real_run: RealRun) -> Settings:
         database_url=database_url,
         rate_limit_reads="100000/minute",
         rate_limit_writes="100000/minute",
+        preload_search_model=False,  # only the shared server below searches
     )
 
 
 @pytest.fixture(scope="session")
 def api(api_settings: Settings) -> Iterator[Server]:
     """The server every API test talks to (one per database backend)."""
-    with running(api_settings) as server:
+    with running(api_settings.model_copy(update={"preload_search_model": True})) as server:
         yield server
 
 

@@ -3,15 +3,17 @@ from the catalog loaded at start-up) and the user's ratings are read once."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from recsys_gql.api.concurrency import gather
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.db.hot_reads import SqliteHotReads
+from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
@@ -35,15 +37,18 @@ async def test_recommendations_issue_one_movie_lookup(
     async with database.sessions() as session:
         catalog = await all_movies(session)
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    if isinstance(database.reads, SqliteHotReads):
+        database.reads.trace = statements.append
     try:
         context = Context(
             request=None,  # type: ignore[arg-type]
             response=None,  # type: ignore[arg-type]
             engine=engine,
             database=database,
-            loaders=Loaders.create(database.sessions, catalog),
+            loaders=Loaders.create(database.reads, catalog),
             catalog=catalog,
             settings=api_settings,
+            rating_writer=RatingWriter(database),
         )
         result = await build_schema().execute(
             "{ recommendations(userId: 1, first: 20) { movie { title genres } } }",
@@ -69,9 +74,11 @@ async def test_a_list_of_loader_keys_is_one_batch(api_settings: Settings) -> Non
         statements.append(statement)
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    if isinstance(database.reads, SqliteHotReads):
+        database.reads.trace = statements.append
     try:
-        loaders = Loaders.create(database.sessions, {})
-        stats = await gather(loaders.movie_stats.load(movie) for movie in range(1, 21))
+        loaders = Loaders.create(database.reads, {})
+        stats = await asyncio.gather(*(loaders.movie_stats.load(movie) for movie in range(1, 21)))
     finally:
         await database.dispose()
     assert len(stats) == 20

@@ -163,3 +163,17 @@ def test_out_of_range_cursors_and_plain_text_errors(api: Server) -> None:
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+def test_explanations_asked_through_fragments(api: Server) -> None:
+    """The engine skips explaining when no explanation is selected; fragments still ask."""
+    query = """query ($u: Int!) {
+      plain: recommendations(userId: $u, first: 5) { score movie { id } }
+      spread: recommendations(userId: $u, first: 5) { ...Why }
+      inline: recommendations(userId: $u, first: 5) { ... on Recommendation {
+        explanation { because { id } } } } }
+    fragment Why on Recommendation { movie { id } explanation { because { id } } }"""
+    data = api.graphql(query, {"u": 1})["data"]
+    assert [r["movie"]["id"] for r in data["spread"]] == [r["movie"]["id"] for r in data["plain"]]
+    for key in ("spread", "inline"):
+        assert all(r["explanation"]["because"] for r in data[key]), data[key]

@@ -19,7 +19,7 @@ from training.pipeline import train
 CONFIG = TrainConfig.model_validate(
     {
         "als": {"factors": 2, "iterations": 15, "regularization": 1.0, "alpha": 1.0},
-        "hybrid": {"popularity_weight": 0.0},
+        "hybrid": {"popularity_weight": 0.0, "alpha": 0.5},  # mechanics, not tuned values
     }
 )
 
@@ -97,6 +97,14 @@ def test_explanations_name_movies_the_user_rated(engine: Engine) -> None:
             assert contribution.share > 0
         shares = [c.share for c in rec.because]
         assert shares == sorted(shares, reverse=True)
+
+
+def test_unexplained_results_rank_the_same(engine: Engine) -> None:
+    explained = engine.recommend(USERS_A[1], n=4)
+    bare = engine.recommend(USERS_A[1], n=4, explain_results=False)
+    assert [(r.movie_id, r.score) for r in bare] == [(r.movie_id, r.score) for r in explained]
+    assert all(r.because == [] for r in bare)
+    assert all(r.because for r in explained)
 
 
 def test_filters_hold(engine: Engine) -> None:

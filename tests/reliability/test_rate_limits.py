@@ -9,32 +9,32 @@ Every server-backed test runs on the SQLite database only: the limiter never tou
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
 from graphql import parse
 from pydantic import ValidationError
 
 from recsys_gql.api.throttling import Bucket, client_address, operation_cost, root_fields
 from recsys_gql.settings import Settings
 from tests.api.conftest import Server, running, sign_up
+from tests.processes import (
+    READ,
+    REDIS_URL,
+    burst,
+    free_port,
+    post,
+    require_redis,
+    served_process,
+    wait_ready,
+)
 
-REDIS_URL = "redis://127.0.0.1:6379"
-READ = "{ genres }"
 RATINGS = """query ($u: Int!) { user(id: $u) { ratings(first: 100) {
   edges { node { rating movie { id } } } } } }"""
 THREE_ALIASED_WRITES = """mutation ($u: Int!) {
@@ -57,42 +57,6 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def post(
-    url: str,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    token: str | None = None,
-    client: httpx.Client | None = None,
-    forwarded_for: str | None = None,
-) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    if forwarded_for is not None:
-        headers["X-Forwarded-For"] = forwarded_for
-    payload = {"query": query, "variables": variables or {}}
-    if client is not None:
-        return client.post(f"{url}/graphql", json=payload, headers=headers)
-    return httpx.post(f"{url}/graphql", json=payload, headers=headers, timeout=30)
-
-
-async def _burst(urls: list[str], count: int, query: str) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        return list(
-            await asyncio.gather(
-                *(
-                    client.post(f"{urls[i % len(urls)]}/graphql", json={"query": query})
-                    for i in range(count)
-                )
-            )
-        )
-
-
-def burst(urls: list[str], count: int, query: str = READ) -> list[httpx.Response]:
-    """``count`` requests at once (spread over ``urls``), all in flight together."""
-    return asyncio.run(_burst(urls, count, query))
 
 
 def assert_allowed(response: httpx.Response, limit: int) -> None:
@@ -121,79 +85,6 @@ def assert_throttled(response: httpx.Response, limit: int, remaining: int = 0) -
 def ratings_of(server: Server, user: int) -> dict[int, float]:
     edges = server.graphql(RATINGS, {"u": user})["data"]["user"]["ratings"]["edges"]
     return {e["node"]["movie"]["id"]: e["node"]["rating"] for e in edges}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def require_redis() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        message = f"Redis is not reachable at {REDIS_URL} ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {message}")
-        pytest.skip(message)
-    return client
-
-
-@contextmanager
-def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """A real ``recsys-gql serve`` process on a free port, until the block exits."""
-    port = free_port()
-    script = Path(sys.executable).with_name("recsys-gql")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from recsys_gql.cli import main; raise SystemExit(main())"]
-    )
-    full_env = {
-        **os.environ,
-        "RECSYS_GQL_ARTIFACTS_DIR": str(settings.artifacts_dir),
-        "RECSYS_GQL_DATA_DIR": str(settings.data_dir),
-        "RECSYS_GQL_DATABASE_URL": settings.database_url,
-        "RECSYS_GQL_GRAPHIQL": "false",
-        **env,
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=log_path.parent,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
-
-
-def wait_ready(urls: list[str], logs: list[Path], timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    pending = list(zip(urls, logs, strict=True))
-    while pending:
-        url, log = pending[0]
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                pending.pop(0)
-                continue
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{url} was not ready in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.25)
 
 
 # --- the pure parts --------------------------------------------------------------------------

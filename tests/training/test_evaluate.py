@@ -126,3 +126,15 @@ def test_evaluation_end_to_end_on_tiny_data(
     engine = Engine(run, encoder=sentence_encoder)
     assert engine.settings.alpha == results["chosen"]["alpha"]
     assert engine.settings.ramp == results["chosen"]["ramp"]
+
+    # At scale: a seeded sample of users, and EASE^R skipped above its catalog limit.
+    bounded = grid.model_copy(update={"max_users": 10, "ease_max_items": 19})
+    sampled = run_evaluation(data, current, config, bounded, report=lambda _: None)
+    assert "ease_r" not in sampled["test"]
+    assert "ease_max_items" in sampled["skipped"]["ease_r"]
+    assert {m["users"] for m in sampled["test"].values()} == {10}
+    assert sampled["protocol"]["test_users"] == 10
+    again = run_evaluation(data, current, config, bounded, report=lambda _: None)
+    assert again["test"] == sampled["test"]  # the sample is seeded
+    write_report(sampled, tmp_path / "bounded")
+    assert "EASE^R |" not in (tmp_path / "bounded" / "evaluation.md").read_text()

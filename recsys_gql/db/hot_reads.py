@@ -1,0 +1,211 @@
+"""The reads on every request's hot path, without the ORM session.
+
+``recommendations`` reads the user's current ratings on every request, ``rateMovie`` looks up
+its bearer token, and a movie page reads rating statistics. Through a SQLModel session over
+aiosqlite one such read cost about 1.6 ms of CPU and five hops to the driver's thread, more
+than the engine's whole ``recommend`` (profiled in-process; ``python -m bench.serve`` shows
+the effect on throughput).
+
+- On a SQLite **file**, :class:`SqliteHotReads` runs the statement with the standard
+  library's ``sqlite3`` on a read-only connection owned by the executor thread that runs it:
+  one hop, a tenth of a millisecond for a typical user. WAL mode lets it read while a writer
+  commits, and each statement is its own consistent snapshot.
+- Anywhere else (PostgreSQL through asyncpg, an in-memory SQLite), :class:`EngineHotReads`
+  runs the same statements through a SQLAlchemy Core connection, already cheap there.
+
+Both return exactly what :mod:`recsys_gql.db.repository`'s functions of the same names return
+(a test holds them to it), and both read committed data only, so a rating committed by any
+process or replica is seen by the next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from recsys_gql.db.models import ApiToken, Rating
+
+RatingsByUser = dict[int, dict[int, float]]
+StatsByMovie = dict[int, tuple[int, float | None]]
+
+CHUNK = 500
+"""Ids per ``IN (…)`` list (SQLite allows 32,766 parameters; small lists plan well)."""
+
+_RATINGS = f"SELECT user_id, movie_id, rating FROM {Rating.__tablename__} WHERE user_id IN ({{}})"
+_STATS = (
+    f"SELECT movie_id, COUNT(*), AVG(rating) FROM {Rating.__tablename__} "
+    "WHERE movie_id IN ({}) GROUP BY movie_id"
+)
+_TOKEN = (
+    f"SELECT user_id FROM {ApiToken.__tablename__} "
+    "WHERE token_sha256 = :digest AND revoked_at IS NULL"
+)
+
+
+class HotReads(Protocol):
+    """The hot-path reads (see the module docstring)."""
+
+    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
+        """``{user_id: {movie_id: rating}}``, ``{}`` for a user without ratings."""
+        ...
+
+    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
+        """``{movie_id: (count, mean)}``, ``(0, None)`` for an unrated movie."""
+        ...
+
+    async def user_for_token(self, token_sha256: str) -> int | None:
+        """The user of a live token, or ``None``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (after the last read)."""
+        ...
+
+
+def _unique(ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(int(i) for i in ids))
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _qmarks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _ratings(rows: Iterable[Any], wanted: Sequence[int]) -> RatingsByUser:
+    found: RatingsByUser = {user_id: {} for user_id in wanted}
+    for user_id, movie_id, rating in rows:
+        found[user_id][movie_id] = float(rating)
+    return found
+
+
+def _stats(rows: Iterable[Any], wanted: Sequence[int]) -> StatsByMovie:
+    found: StatsByMovie = {movie_id: (0, None) for movie_id in wanted}
+    for movie_id, count, mean in rows:
+        found[movie_id] = (int(count), None if mean is None else float(mean))
+    return found
+
+
+class SqliteHotReads:
+    """Reads through ``sqlite3`` on per-thread read-only connections to one database file."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+        self.uri = f"{path.resolve().as_uri()}?mode=ro"
+        self.busy_timeout_ms = busy_timeout_ms
+        # Two threads: reads are short, and more threads only contend for the GIL.
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hot-reads")
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.trace: Callable[[str], None] | None = None
+        """Called with every statement run (set it before the first read; for tests)."""
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+            connection.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            connection.set_trace_callback(self.trace)
+            self._local.connection = connection
+            with self._lock:
+                self._opened.append(connection)
+        return connection
+
+    def _fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        return self._connection().execute(sql, parameters).fetchall()
+
+    async def _run(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._fetch, sql, parameters)
+
+    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
+        wanted = _unique(user_ids)
+        rows: list[Any] = []
+        for chunk in _chunks(wanted):
+            rows += await self._run(_RATINGS.format(_qmarks(len(chunk))), chunk)
+        return _ratings(rows, wanted)
+
+    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
+        wanted = _unique(movie_ids)
+        rows: list[Any] = []
+        for chunk in _chunks(wanted):
+            rows += await self._run(_STATS.format(_qmarks(len(chunk))), chunk)
+        return _stats(rows, wanted)
+
+    async def user_for_token(self, token_sha256: str) -> int | None:
+        rows = await self._run(_TOKEN.replace(":digest", "?"), (token_sha256,))
+        return int(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
+
+
+class EngineHotReads:
+    """The same reads through a SQLAlchemy Core connection of ``engine``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def _rows(self, sql: str, parameters: dict[str, Any]) -> list[Any]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(text(sql), parameters)
+            return list(result.all())
+
+    @staticmethod
+    def _named(count: int) -> tuple[str, list[str]]:
+        names = [f"p{i}" for i in range(count)]
+        return ",".join(f":{name}" for name in names), names
+
+    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
+        wanted = _unique(user_ids)
+        rows: list[Any] = []
+        for chunk in _chunks(wanted):
+            marks, names = self._named(len(chunk))
+            rows += await self._rows(_RATINGS.format(marks), dict(zip(names, chunk, strict=True)))
+        return _ratings(rows, wanted)
+
+    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
+        wanted = _unique(movie_ids)
+        rows: list[Any] = []
+        for chunk in _chunks(wanted):
+            marks, names = self._named(len(chunk))
+            rows += await self._rows(_STATS.format(marks), dict(zip(names, chunk, strict=True)))
+        return _stats(rows, wanted)
+
+    async def user_for_token(self, token_sha256: str) -> int | None:
+        rows = await self._rows(_TOKEN, {"digest": token_sha256})
+        return int(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        """Nothing of its own: the engine's pool is disposed with the engine."""
+
+
+def hot_reads_for(engine: AsyncEngine, busy_timeout_ms: int) -> HotReads:
+    """:class:`SqliteHotReads` for a SQLite file, else :class:`EngineHotReads`."""
+    url = make_url(engine.url)
+    database = url.database or ""
+    is_file = (
+        url.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+        and "mode=memory" not in database
+    )
+    if is_file:
+        return SqliteHotReads(Path(database).expanduser(), busy_timeout_ms)
+    return EngineHotReads(engine)

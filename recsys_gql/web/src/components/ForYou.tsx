@@ -1,0 +1,173 @@
+/**
+ * "For you": the viewer's recommendations, asked again after every saved rating, with each
+ * one's explanation and its two arm scores, an α slider and genre chips.
+ */
+import { useEffect, useState } from "preact/hooks";
+import { useQuery } from "../hooks";
+import { FOR_YOU } from "../operations";
+import { useSession } from "../session";
+import { ErrorNotice } from "./ErrorNotice";
+import { MovieCard } from "./MovieCard";
+
+export const FOR_YOU_COUNT = 12;
+
+function percent(value: number): string {
+  return `${Math.round(Math.max(0, Math.min(1, value)) * 100)}%`;
+}
+
+export function ScoreBar({ collab, content }: { collab: number; content: number }) {
+  const label = `people like you ${percent(collab)}, plots you like ${percent(content)}`;
+  return (
+    <div class="scorebar" role="img" aria-label={label} title={label}>
+      <span class="bar-row">
+        <span class="bar-name">people</span>
+        <span class="bar">
+          <span class="fill collab" style={{ width: percent(collab) }} />
+        </span>
+      </span>
+      <span class="bar-row">
+        <span class="bar-name">plots</span>
+        <span class="bar">
+          <span class="fill content" style={{ width: percent(content) }} />
+        </span>
+      </span>
+    </div>
+  );
+}
+
+export function AlphaSlider({
+  alpha,
+  onCommit,
+}: {
+  alpha: number | null;
+  onCommit: (value: number | null) => void;
+}) {
+  const [shown, setShown] = useState(alpha ?? 0.5);
+  useEffect(() => setShown(alpha ?? 0.5), [alpha]);
+  return (
+    <div class="alpha">
+      <label for="alpha">
+        Blend: <span aria-hidden="true">plots you like ← → people like you</span>
+      </label>
+      <input
+        id="alpha"
+        type="range"
+        min={0}
+        max={1}
+        step={0.1}
+        value={shown}
+        aria-valuetext={`${Math.round(shown * 100)}% people like you, ${Math.round((1 - shown) * 100)}% plots you like`}
+        onInput={(event) => setShown(Number(event.currentTarget.value))}
+        onChange={(event) => onCommit(Number(event.currentTarget.value))}
+      />
+      <output for="alpha">{alpha === null ? "auto" : `α = ${alpha.toFixed(1)}`}</output>
+      {alpha !== null && (
+        <button type="button" class="small" onClick={() => onCommit(null)}>
+          Auto
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function GenreChips({
+  genres,
+  chosen,
+  onToggle,
+  label,
+}: {
+  genres: string[];
+  chosen: ReadonlySet<string>;
+  onToggle: (genre: string) => void;
+  label: string;
+}) {
+  return (
+    <div class="chips" role="group" aria-label={label}>
+      {genres.map((genre) => (
+        <button
+          key={genre}
+          type="button"
+          class="chip"
+          aria-pressed={chosen.has(genre)}
+          onClick={() => onToggle(genre)}
+        >
+          {genre}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+export function ForYou({ genres }: { genres: string[] }) {
+  const session = useSession();
+  const [alpha, setAlpha] = useState<number | null>(null);
+  const [chosen, setChosen] = useState<ReadonlySet<string>>(new Set());
+  const picked = [...chosen].sort();
+  const variables = {
+    first: FOR_YOU_COUNT,
+    alpha,
+    genres: picked.length ? picked : null,
+  };
+  const key = JSON.stringify([variables, session.userId, session.version]);
+  const { data, problem, loading, reload } = useQuery(
+    FOR_YOU,
+    variables,
+    key,
+    session.userId === null,
+  );
+  const toggle = (genre: string) => {
+    const next = new Set(chosen);
+    if (next.has(genre)) next.delete(genre);
+    else next.add(genre);
+    setChosen(next);
+  };
+
+  if (session.userId === null) {
+    return (
+      <section aria-labelledby="for-you-title" class="panel">
+        <h2 id="for-you-title">For you</h2>
+        <p>Sign up (one click, above) and rate a few movies: your recommendations appear here.</p>
+      </section>
+    );
+  }
+  const items = data?.viewer?.recommendations ?? [];
+  const count = data?.viewer?.ratingsCount ?? session.ratings.size;
+  return (
+    <section aria-labelledby="for-you-title" class="panel" aria-busy={loading}>
+      <h2 id="for-you-title">For you</h2>
+      {count === 0 ? (
+        <p>These are popular picks. Rate movies you know and they become yours.</p>
+      ) : (
+        <p>
+          From your {count} rating{count === 1 ? "" : "s"}. {loading ? "Updating…" : ""}
+        </p>
+      )}
+      <AlphaSlider alpha={alpha} onCommit={setAlpha} />
+      <GenreChips genres={genres} chosen={chosen} onToggle={toggle} label="Only these genres" />
+      <ErrorNotice problem={problem} onRetry={reload} />
+      {!loading && !problem && items.length === 0 && <p>Nothing matches these genres yet.</p>}
+      <ol class="cards" aria-label="Recommended movies">
+        {items.map((item) => (
+          <MovieCard key={item.movie.id} movie={item.movie}>
+            {item.explanation.because.length === 0 ? (
+              <p class="why">{item.explanation.summary}</p>
+            ) : (
+              <p class="because" title={item.explanation.summary}>
+                Because you rated{" "}
+                {item.explanation.because.map((movie, index) => (
+                  <span key={movie.id}>
+                    {index > 0 ? ", " : ""}
+                    <button type="button" class="link" onClick={() => session.openMovie(movie.id)}>
+                      {movie.title}
+                    </button>
+                  </span>
+                ))}
+              </p>
+            )}
+            <ScoreBar collab={item.collabScore} content={item.contentScore} />
+          </MovieCard>
+        ))}
+      </ol>
+    </section>
+  );
+}

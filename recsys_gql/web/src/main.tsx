@@ -1,0 +1,10 @@
+import { render } from "preact";
+import { App } from "./App";
+import { createApi } from "./client";
+import "./style.css";
+
+const root = document.getElementById("app");
+if (root) {
+  root.textContent = "";
+  render(<App api={createApi()} />, root);
+}
