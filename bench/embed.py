@@ -217,13 +217,14 @@ def paired_bootstrap(
 
 def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
     """NDCG@10 (and friends) of the content arm and the hybrid for each set of embeddings."""
-    from recsys_gql.recsys.content import ContentGraph, build_index
+    from recsys_gql.recsys import ann
     from recsys_gql.recsys.engine import HybridSettings
     from recsys_gql.recsys.vocab import IdVocab
     from training.config import EvalConfig, TrainConfig
     from training.evaluate import NormalisedArms, SplitData, compute_arms
     from training.fit import fit_als
     from training.metrics import temporal_split
+    from training.pipeline import content_graph
 
     config, protocol = TrainConfig(), EvalConfig()
     items = IdVocab(np.sort(data.movies["movieId"].to_numpy(dtype=np.int64)))
@@ -240,8 +241,11 @@ def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
     out: dict[str, JsonDict] = {}
     per_user: dict[tuple[str, str], npt.NDArray[np.float64]] = {}
     for name, vectors in embeddings.items():
-        index = build_index(vectors, config.index.kind)
-        graph = ContentGraph.build(index, vectors, config.index.content_neighbors)
+        spec = config.index.spec(vectors.shape[0])  # as training builds it
+        index = ann.build(vectors, spec, seed=config.seed)
+        graph = content_graph(
+            index, spec, vectors, config.index.content_neighbors, config.index.graph_probe
+        )
         arms = compute_arms(split, factors, config.als, graph, settings)
         weight = settings.popularity_weight
         served = NormalisedArms.of(arms, split.exclude, weight, settings.ramp)

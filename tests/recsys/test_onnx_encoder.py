@@ -139,3 +139,19 @@ def test_a_query_encoder_of_another_variant_is_refused(
     run, _ = int8_run
     with pytest.raises(ArtifactError, match=r"not the encoder the movies .* were embedded with"):
         Engine.load(run, encoder=sentence_encoder)
+
+
+def test_runs_from_before_the_variants_are_served_with_torch(
+    int8_run: tuple[Path, TrainConfig],
+) -> None:
+    run, _ = int8_run
+    manifest = Engine.load(run).manifest
+    models = {k: v for k, v in manifest.models.items() if not k.startswith("embedding_")}
+    legacy = manifest.model_copy(
+        update={"models": models, "config": {**manifest.config, "embedding": {}}}
+    )
+    encoder = query_encoder(legacy)
+    assert (encoder.backend, encoder.max_seq_length) == ("torch", 256)
+    unknown = manifest.model_copy(update={"models": {**models, "embedding_backend": "tpu"}})
+    with pytest.raises(ArtifactError, match="unknown encoder backend 'tpu'"):
+        query_encoder(unknown)
