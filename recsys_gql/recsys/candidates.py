@@ -108,6 +108,24 @@ def _scale(values: FloatArray, low: float, high: float) -> FloatArray:
     return ((values.astype(np.float64) - low) / (high - low)).astype(np.float32)
 
 
+def _top_k(values: FloatArray, k: int) -> IndexArray:
+    """Positions of ``k`` largest ``values`` (any order; which of several tied at the cut is
+    unspecified). A strided sample's quantile gives a threshold that about ``4k`` values
+    pass, so the exact partition runs on those few instead of the whole catalog (several
+    times faster than ``argpartition`` over a million); when fewer than ``k`` pass, it falls
+    back to partitioning everything."""
+    n = values.size
+    step = max(1, n // 4096)
+    sample = values[::step]
+    above = min(sample.size - 1, max(0, sample.size - 1 - (4 * k * sample.size) // n))
+    threshold = np.partition(sample, above)[above]
+    passed = np.flatnonzero(values >= threshold)
+    if passed.size < k or not np.isfinite(threshold):
+        top: IndexArray = np.argpartition(values, -k)[-k:].astype(np.int64)
+        return top
+    return passed[np.argpartition(values[passed], -k)[-k:]].astype(np.int64)
+
+
 def _walk(order: IndexArray, allowed: BoolArray, count: int) -> IndexArray:
     """The first ``count`` entries of ``order`` that are ``allowed``, read in growing chunks."""
     found: list[IndexArray] = []
@@ -157,7 +175,7 @@ def candidate_top_n(
     t_low, t_high = float(joined.min()), float(joined.max())
 
     while 4 * k < total:
-        top_collab = np.argpartition(masked, -k)[-k:]
+        top_collab = _top_k(masked, k)
         c_cut = masked[top_collab].min()
         top_prior = _walk(content.prior_desc, outside, k)
         union = np.unique(np.concatenate([top_collab, graph_rows, top_prior]))
