@@ -374,7 +374,11 @@ def _recall(found: np.ndarray, exact: np.ndarray, rows: np.ndarray, k: int = 10)
 
 
 def compare_indexes(
-    embeddings: np.ndarray, n_queries: int, reuse: Any = None, full: bool = True
+    embeddings: np.ndarray,
+    n_queries: int,
+    reuse: Any = None,
+    full: bool = True,
+    large_hnsw_ms: tuple[int, ...] = (),
 ) -> JsonDict:
     """Exact against HNSW and IVF variants on ``embeddings``; see the module docstring."""
     import faiss
@@ -430,7 +434,18 @@ def compare_indexes(
         probes = [p for p in (4, 8, 16, 32, 64, 128) if p <= index.nlist]
         add(f"IVF{index.nlist},Flat (the run's index)", seconds, index, {"nprobe": probes},
             set_probe, exact)  # fmt: skip
-        out["skipped"] = "HNSW builds and IVF-SQ8/PQ: over the time bound at this size"
+        del index
+        for m in large_hnsw_ms:
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 40
+            start = time.perf_counter()
+            index.add(embeddings)
+            seconds = round(time.perf_counter() - start, 1)
+            log(f"  HNSW M={m} built in {seconds}s")
+            add(f"HNSW M={m} efConstruction=40", seconds, index,
+                {"efSearch": [16, 32, 64, 128, 256]}, set_ef, exact)  # fmt: skip
+            del index
+        out["skipped"] = "IVF-SQ8/PQ and other HNSW M: over the time bound at this size"
         return out
 
     ef_values = [16, 32, 64, 128, 256]
@@ -572,7 +587,11 @@ def run(args: argparse.Namespace, command: str) -> JsonDict:
                 reuse = (read_index(run_dir / "content.faiss"), seconds)
             log(f"{size:,}: comparing indexes on {run_dir}")
             entry["indexes"] = compare_indexes(
-                artifacts.array("embeddings.npy"), args.queries, reuse=reuse, full=full
+                artifacts.array("embeddings.npy"),
+                args.queries,
+                reuse=reuse,
+                full=full,
+                large_hnsw_ms=tuple(args.large_hnsw_m),
             )
             write_json_atomic(args.out, payload)
             continue
@@ -657,6 +676,13 @@ def main(argv: list[str] | None = None) -> int:
         "--indexes-only",
         action="store_true",
         help="only compare indexes on the (cached) runs of --sizes",
+    )
+    parser.add_argument(
+        "--large-hnsw-m",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --indexes-only on an IVF run: also build HNSW with these M (slow)",
     )
     parser.add_argument(
         "--graph-study",
