@@ -30,19 +30,21 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
-def test_auto_choice_is_exact_up_to_the_threshold_and_hnsw_above() -> None:
+def test_auto_choice_is_exact_up_to_the_threshold_and_ivf_above() -> None:
     flat = ann.FLAT_MAX_ITEMS
     assert ann.choose_index(9_742).kind == "flat"
     assert ann.choose_index(flat).kind == "flat"
-    assert ann.choose_index(flat + 1).kind == "hnsw"
-    assert ann.choose_index(62_423).kind == "hnsw"
-    assert ann.choose_index(1_000_000).kind == "hnsw"
+    assert ann.choose_index(flat + 1).kind == "ivf"
+    big = ann.choose_index(1_000_000)
+    assert (big.kind, big.ivf_nlist, big.ivf_nprobe) == ("ivf", 1000, 62)
+    mid = ann.choose_index(62_423)
+    assert (mid.kind, mid.ivf_nlist, mid.ivf_nprobe) == ("ivf", 250, 15)
     assert "auto" in ann.choose_index(1_000_000).reason
     # an explicit choice wins at any size, and config parameters are carried over
     assert ann.choose_index(1_000_000, "flat").kind == "flat"
     spec = IndexConfig(kind="ivf", ivf_nprobe=7).spec(500)
     assert (spec.kind, spec.ivf_nprobe) == ("ivf", 7)
-    assert IndexConfig().spec(2_000_000).kind == "hnsw"
+    assert IndexConfig().spec(2_000_000).kind == "ivf"
     with pytest.raises(ValueError, match="non-negative"):
         ann.choose_index(-1)
 
