@@ -224,8 +224,9 @@ QUERIES = (
 )
 
 
-def serve(run_dir: Path, calls: int) -> JsonDict:
-    """Load the engine from ``run_dir`` in this (fresh) process and time every operation."""
+def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
+    """Load the engine from ``run_dir`` in this (fresh) process and time every operation
+    (``nprobe`` overrides an IVF index's probes from the manifest)."""
     from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
     from recsys_gql.recsys.engine import Engine
     from recsys_gql.recsys.hybrid import profile_weights, ramped_alpha, ramped_prior_weight
@@ -235,6 +236,11 @@ def serve(run_dir: Path, calls: int) -> JsonDict:
     engine = Engine.load(run_dir)
     out["engine_load_seconds"] = round(time.perf_counter() - start, 2)
     out["rss_after_load"] = rss_mb()
+    if nprobe is not None:
+        from recsys_gql.recsys import ann
+
+        engine.index_spec = engine.index_spec.model_copy(update={"ivf_nprobe": nprobe})
+        ann.configure(engine.index, engine.index_spec)
     out["index"] = {"type": type(engine.index).__name__, "spec": engine.index_spec.model_dump()}
     rng = np.random.default_rng(SEED)
     counts = np.diff(engine.train_ratings.indptr)
@@ -325,13 +331,16 @@ def serve(run_dir: Path, calls: int) -> JsonDict:
     return out
 
 
-def serve_in_child(run_dir: Path, calls: int, timeout: float) -> JsonDict:
+def serve_in_child(
+    run_dir: Path, calls: int, timeout: float, nprobe: int | None = None
+) -> JsonDict:
     """Run :func:`serve` in a fresh interpreter and return its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "serve.json"
         result = subprocess.run(
             [sys.executable, "-m", "bench.scale_serve", "--serve-run", str(run_dir),
-             "--calls", str(calls), "--out", str(target)],
+             "--calls", str(calls), "--out", str(target)]
+            + (["--nprobe", str(nprobe)] if nprobe else []),
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
         if result.returncode != 0:
@@ -374,7 +383,11 @@ def _recall(found: np.ndarray, exact: np.ndarray, rows: np.ndarray, k: int = 10)
 
 
 def compare_indexes(
-    embeddings: np.ndarray, n_queries: int, reuse: Any = None, full: bool = True
+    embeddings: np.ndarray,
+    n_queries: int,
+    reuse: Any = None,
+    full: bool = True,
+    large_hnsw_ms: tuple[int, ...] = (),
 ) -> JsonDict:
     """Exact against HNSW and IVF variants on ``embeddings``; see the module docstring."""
     import faiss
@@ -430,7 +443,18 @@ def compare_indexes(
         probes = [p for p in (4, 8, 16, 32, 64, 128) if p <= index.nlist]
         add(f"IVF{index.nlist},Flat (the run's index)", seconds, index, {"nprobe": probes},
             set_probe, exact)  # fmt: skip
-        out["skipped"] = "HNSW builds and IVF-SQ8/PQ: over the time bound at this size"
+        del index
+        for m in large_hnsw_ms:
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 40
+            start = time.perf_counter()
+            index.add(embeddings)
+            seconds = round(time.perf_counter() - start, 1)
+            log(f"  HNSW M={m} built in {seconds}s")
+            add(f"HNSW M={m} efConstruction=40", seconds, index,
+                {"efSearch": [16, 32, 64, 128, 256]}, set_ef, exact)  # fmt: skip
+            del index
+        out["skipped"] = "IVF-SQ8/PQ and other HNSW M: over the time bound at this size"
         return out
 
     ef_values = [16, 32, 64, 128, 256]
@@ -572,7 +596,11 @@ def run(args: argparse.Namespace, command: str) -> JsonDict:
                 reuse = (read_index(run_dir / "content.faiss"), seconds)
             log(f"{size:,}: comparing indexes on {run_dir}")
             entry["indexes"] = compare_indexes(
-                artifacts.array("embeddings.npy"), args.queries, reuse=reuse, full=full
+                artifacts.array("embeddings.npy"),
+                args.queries,
+                reuse=reuse,
+                full=full,
+                large_hnsw_ms=tuple(args.large_hnsw_m),
             )
             write_json_atomic(args.out, payload)
             continue
@@ -592,7 +620,7 @@ def run(args: argparse.Namespace, command: str) -> JsonDict:
             run_dir, entry["build"] = build_synthetic(size, args.workdir, args.rebuild)
         write_json_atomic(args.out, payload)
         log(f"{size:,}: serving from {run_dir}")
-        entry["serve"] = serve_in_child(run_dir, args.calls, timeout=args.timeout)
+        entry["serve"] = serve_in_child(run_dir, args.calls, args.timeout, args.nprobe)
         write_json_atomic(args.out, payload)
         if args.queries > 0:
             from recsys_gql.artifacts import ArtifactDir
@@ -658,6 +686,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only compare indexes on the (cached) runs of --sizes",
     )
+    parser.add_argument("--nprobe", type=int, help="serve an IVF run with this many probes")
+    parser.add_argument(
+        "--large-hnsw-m",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --indexes-only on an IVF run: also build HNSW with these M (slow)",
+    )
     parser.add_argument(
         "--graph-study",
         action="store_true",
@@ -672,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"merged {len(args.merge)} files into {args.out}")
         return 0
     if args.serve_run is not None:
-        write_json_atomic(args.out, serve(args.serve_run, args.calls))
+        write_json_atomic(args.out, serve(args.serve_run, args.calls, args.nprobe))
         return 0
     command = shlex.join(["python", "-m", "bench.scale_serve", *args_list])
     payload = run(args, command)

@@ -34,18 +34,22 @@ from threadpoolctl import threadpool_limits
 from recsys_gql.artifacts import ArtifactDir, Manifest
 from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.candidates import DENSE_BELOW, ContentArm, candidate_top_n
+from recsys_gql.recsys.candidates import (
+    DENSE_BELOW,
+    ContentArm,
+    candidate_top_n,
+    first_allowed,
+    scale,
+)
 from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import Contribution, explain
 from recsys_gql.recsys.hybrid import (
     apply_prior,
-    normalise,
     popularity_prior,
     profile_weights,
     ramped_alpha,
     ramped_prior_weight,
-    top_n,
 )
 from recsys_gql.recsys.onnx_encoder import BACKENDS
 from recsys_gql.recsys.vocab import IdVocab
@@ -303,7 +307,7 @@ class Engine:
         if exclude_rated and rows.size:
             mask[rows] = False
         if rows.size == 0:
-            return self._popular_recommendations(np.flatnonzero(mask), n)
+            return self._popular_recommendations(mask, n)
         a = (
             alpha
             if alpha is not None
@@ -344,21 +348,25 @@ class Engine:
             self.collab, self.graph, rows, values, self.global_mean, self.settings, self.prior
         )
 
-    def _popular_recommendations(
-        self, candidates: npt.NDArray[np.int64], n: int
-    ) -> list[Recommendation]:
-        scores = self.popularity_score[candidates]
-        best = top_n(scores, n)
-        normalised = normalise(scores)
+    def _popular_recommendations(self, mask: npt.NDArray[np.bool_], n: int) -> list[Recommendation]:
+        """The ``n`` most popular candidates, scored min-max over all candidates: read off the
+        precomputed popularity order (its head and tail), never the whole catalog."""
+        best = first_allowed(self._popular_order, mask, n)
+        if best.size == 0:
+            return []
+        low_row = first_allowed(self._popular_order[::-1], mask, 1)
+        high = float(self.popularity_score[best[0]])
+        low = float(self.popularity_score[low_row[0]])
+        normalised = scale(self.popularity_score[best], low, high)
         return [
             Recommendation(
-                movie_id=self.movies.id_of(int(candidates[b])),
-                score=float(normalised[b]),
+                movie_id=self.movies.id_of(int(row)),
+                score=float(value),
                 collab_score=0.0,
                 content_score=0.0,
                 source="popularity",
             )
-            for b in best
+            for row, value in zip(best, normalised, strict=True)
         ]
 
     def popular(self, n: int = 10, genres: Sequence[str] | None = None) -> list[ScoredMovie]:

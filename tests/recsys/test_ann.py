@@ -30,15 +30,15 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
-def test_auto_choice_is_exact_then_hnsw_then_ivf_by_catalog_size() -> None:
-    flat, hnsw = ann.FLAT_MAX_ITEMS, ann.HNSW_MAX_ITEMS
+def test_auto_choice_is_exact_up_to_the_threshold_and_ivf_above() -> None:
+    flat = ann.FLAT_MAX_ITEMS
     assert ann.choose_index(9_742).kind == "flat"
     assert ann.choose_index(flat).kind == "flat"
-    assert ann.choose_index(flat + 1).kind == "hnsw"
-    assert ann.choose_index(62_423).kind == "hnsw"
-    assert ann.choose_index(hnsw).kind == "hnsw"
-    assert ann.choose_index(hnsw + 1).kind == "ivf"
-    assert ann.choose_index(1_000_000).kind == "ivf"
+    assert ann.choose_index(flat + 1).kind == "ivf"
+    big = ann.choose_index(1_000_000)
+    assert (big.kind, big.ivf_nlist, big.ivf_nprobe) == ("ivf", 1000, 62)
+    mid = ann.choose_index(62_423)
+    assert (mid.kind, mid.ivf_nlist, mid.ivf_nprobe) == ("ivf", 250, 15)
     assert "auto" in ann.choose_index(1_000_000).reason
     # an explicit choice wins at any size, and config parameters are carried over
     assert ann.choose_index(1_000_000, "flat").kind == "flat"

@@ -10,6 +10,7 @@ from recsys_gql.recsys import ann
 from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
 from recsys_gql.recsys.content import ContentGraph
 from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.hybrid import normalise, top_n
 
 N_ITEMS = 5_000
 
@@ -94,3 +95,17 @@ def test_engine_recommend_equals_blending_every_candidate(engine: Engine) -> Non
                 recs = engine.recommend(user, n=10, alpha=alpha, genres=genres)
                 assert [r.movie_id for r in recs] == engine.movies.ids[dense.rows].tolist()
                 assert [r.score for r in recs] == dense.score.tolist()
+
+
+def test_cold_start_popularity_equals_ranking_every_candidate(engine: Engine) -> None:
+    unknown = int(engine.users.ids.max()) + 1
+    for genres in (None, ["Genre05"]):
+        mask = engine.candidate_mask(genres)
+        candidates = np.flatnonzero(mask)
+        scores = engine.popularity_score[candidates]
+        best = top_n(scores, 10)
+        expected = normalise(scores)[best]
+        recs = engine.recommend(unknown, n=10, genres=genres)
+        assert [r.movie_id for r in recs] == engine.movies.ids[candidates[best]].tolist()
+        assert [r.score for r in recs] == expected.tolist()
+        assert {r.source for r in recs} == {"popularity"}
