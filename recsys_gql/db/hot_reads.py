@@ -23,15 +23,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from recsys_gql.db.ids import chunks, unique
 from recsys_gql.db.models import ApiToken, Rating
 
 RatingsByUser = dict[int, dict[int, float]]
@@ -46,42 +48,8 @@ _STATS = (
     "WHERE movie_id IN ({}) GROUP BY movie_id"
 )
 _TOKEN = (
-    f"SELECT user_id FROM {ApiToken.__tablename__} "
-    "WHERE token_sha256 = :digest AND revoked_at IS NULL"
+    f"SELECT user_id FROM {ApiToken.__tablename__} WHERE token_sha256 = ? AND revoked_at IS NULL"
 )
-
-
-class HotReads(Protocol):
-    """The hot-path reads (see the module docstring)."""
-
-    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
-        """``{user_id: {movie_id: rating}}``, ``{}`` for a user without ratings."""
-        ...
-
-    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
-        """``{movie_id: (count, mean)}``, ``(0, None)`` for an unrated movie."""
-        ...
-
-    async def user_for_token(self, token_sha256: str) -> int | None:
-        """The user of a live token, or ``None``."""
-        ...
-
-    def close(self) -> None:
-        """Release connections (after the last read)."""
-        ...
-
-
-def _unique(ids: Iterable[int]) -> list[int]:
-    return list(dict.fromkeys(int(i) for i in ids))
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
-def _qmarks(count: int) -> str:
-    return ",".join("?" * count)
 
 
 def _ratings(rows: Iterable[Any], wanted: Sequence[int]) -> RatingsByUser:
@@ -98,7 +66,41 @@ def _stats(rows: Iterable[Any], wanted: Sequence[int]) -> StatsByMovie:
     return found
 
 
-class SqliteHotReads:
+class HotReads(ABC):
+    """The hot-path reads (see the module docstring). Backends differ only in how one
+    statement, written with ``?`` placeholders, is run: :meth:`_run`."""
+
+    @abstractmethod
+    async def _run(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """The rows of one statement."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections (after the last read)."""
+
+    async def _by_ids(self, template: str, ids: Sequence[int]) -> list[Any]:
+        rows: list[Any] = []
+        for chunk in chunks(ids, CHUNK):
+            rows += await self._run(template.format(",".join("?" * len(chunk))), chunk)
+        return rows
+
+    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
+        """``{user_id: {movie_id: rating}}``, ``{}`` for a user without ratings."""
+        wanted = unique(user_ids)
+        return _ratings(await self._by_ids(_RATINGS, wanted), wanted)
+
+    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
+        """``{movie_id: (count, mean)}``, ``(0, None)`` for an unrated movie."""
+        wanted = unique(movie_ids)
+        return _stats(await self._by_ids(_STATS, wanted), wanted)
+
+    async def user_for_token(self, token_sha256: str) -> int | None:
+        """The user of a live token, or ``None``."""
+        rows = await self._run(_TOKEN, (token_sha256,))
+        return int(rows[0][0]) if rows else None
+
+
+class SqliteHotReads(HotReads):
     """Reads through ``sqlite3`` on per-thread read-only connections to one database file."""
 
     def __init__(self, path: Path, busy_timeout_ms: int) -> None:
@@ -130,24 +132,6 @@ class SqliteHotReads:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, parameters)
 
-    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
-        wanted = _unique(user_ids)
-        rows: list[Any] = []
-        for chunk in _chunks(wanted):
-            rows += await self._run(_RATINGS.format(_qmarks(len(chunk))), chunk)
-        return _ratings(rows, wanted)
-
-    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
-        wanted = _unique(movie_ids)
-        rows: list[Any] = []
-        for chunk in _chunks(wanted):
-            rows += await self._run(_STATS.format(_qmarks(len(chunk))), chunk)
-        return _stats(rows, wanted)
-
-    async def user_for_token(self, token_sha256: str) -> int | None:
-        rows = await self._run(_TOKEN.replace(":digest", "?"), (token_sha256,))
-        return int(rows[0][0]) if rows else None
-
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         with self._lock:
@@ -156,41 +140,18 @@ class SqliteHotReads:
             self._opened.clear()
 
 
-class EngineHotReads:
+class EngineHotReads(HotReads):
     """The same reads through a SQLAlchemy Core connection of ``engine``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def _rows(self, sql: str, parameters: dict[str, Any]) -> list[Any]:
+    async def _run(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        pieces = sql.split("?")  # the statements above have no literal question marks
+        named = "".join(f"{piece}:p{i}" for i, piece in enumerate(pieces[:-1])) + pieces[-1]
+        values = {f"p{i}": value for i, value in enumerate(parameters)}
         async with self.engine.connect() as connection:
-            result = await connection.execute(text(sql), parameters)
-            return list(result.all())
-
-    @staticmethod
-    def _named(count: int) -> tuple[str, list[str]]:
-        names = [f"p{i}" for i in range(count)]
-        return ",".join(f":{name}" for name in names), names
-
-    async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
-        wanted = _unique(user_ids)
-        rows: list[Any] = []
-        for chunk in _chunks(wanted):
-            marks, names = self._named(len(chunk))
-            rows += await self._rows(_RATINGS.format(marks), dict(zip(names, chunk, strict=True)))
-        return _ratings(rows, wanted)
-
-    async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:
-        wanted = _unique(movie_ids)
-        rows: list[Any] = []
-        for chunk in _chunks(wanted):
-            marks, names = self._named(len(chunk))
-            rows += await self._rows(_STATS.format(marks), dict(zip(names, chunk, strict=True)))
-        return _stats(rows, wanted)
-
-    async def user_for_token(self, token_sha256: str) -> int | None:
-        rows = await self._rows(_TOKEN, {"digest": token_sha256})
-        return int(rows[0][0]) if rows else None
+            return list((await connection.execute(text(named), values)).all())
 
     def close(self) -> None:
         """Nothing of its own: the engine's pool is disposed with the engine."""

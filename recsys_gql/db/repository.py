@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel, col, select
 
+from recsys_gql.db.ids import chunks, unique
 from recsys_gql.db.models import ApiToken, Movie, Rating, User, fold_title
 from recsys_gql.db.session import AsyncSession, is_write_session, write_connection
 
@@ -39,15 +40,6 @@ __all__ = [
 
 _CHUNK = 5_000
 """Ids per ``IN (…)`` list; SQLite allows 32,766 bound parameters per statement."""
-
-
-def _unique(ids: Iterable[int]) -> list[int]:
-    return list(dict.fromkeys(int(i) for i in ids))
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
 
 
 def _check_page_size(first: int) -> None:
@@ -76,9 +68,9 @@ async def all_movies(session: AsyncSession) -> dict[int, Movie]:
 
 async def movies_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Movie]:
     """The movies among ``ids`` that exist, by id (unknown ids are simply absent)."""
-    wanted = _unique(ids)
+    wanted = unique(ids)
     found: dict[int, Movie] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted, _CHUNK):
         rows = await session.exec(select(Movie).where(col(Movie.id).in_(chunk)))
         found.update((movie.id, movie) for movie in rows)
     return found
@@ -158,9 +150,9 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
 
 async def users_exist(session: AsyncSession, ids: Iterable[int]) -> set[int]:
     """The subset of ``ids`` that are known users."""
-    wanted = _unique(ids)
+    wanted = unique(ids)
     found: set[int] = set()
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted, _CHUNK):
         found.update(await session.exec(select(User.id).where(col(User.id).in_(chunk))))
     return found
 
@@ -170,9 +162,9 @@ async def ratings_of_users(
 ) -> dict[int, dict[int, float]]:
     """Every current rating of each user as ``{user_id: {movie_id: rating}}``; a user without
     ratings (or unknown) maps to ``{}``. One query per 5,000 users."""
-    wanted = _unique(user_ids)
+    wanted = unique(user_ids)
     result: dict[int, dict[int, float]] = {user_id: {} for user_id in wanted}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted, _CHUNK):
         rows = await session.exec(
             select(Rating.user_id, Rating.movie_id, Rating.rating).where(
                 col(Rating.user_id).in_(chunk)
@@ -214,9 +206,9 @@ async def rating_stats(
 ) -> dict[int, tuple[int, float | None]]:
     """``{movie_id: (rating count, mean rating)}`` for every requested id; ``(0, None)`` for a
     movie nobody rated (or an unknown id). One grouped query per 5,000 ids."""
-    wanted = _unique(movie_ids)
+    wanted = unique(movie_ids)
     stats: dict[int, tuple[int, float | None]] = {movie_id: (0, None) for movie_id in wanted}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted, _CHUNK):
         rows = await session.exec(
             select(Rating.movie_id, func.count(), func.avg(Rating.rating))
             .where(col(Rating.movie_id).in_(chunk))
