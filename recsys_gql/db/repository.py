@@ -241,6 +241,7 @@ async def upsert_rating(
     place and concurrent writers can never produce two rows. Must run inside
     :func:`~recsys_gql.db.session.write_session` or ``write_connection``; the change is
     committed when that block exits. Returns the stored row (detached from any session).
+    The statements are :func:`upsert_ratings`'s.
 
     Both statements are Core statements on the transaction's connection: the ORM adds nothing
     here and cost most of a write's time.
@@ -252,21 +253,9 @@ async def upsert_rating(
     if not is_write_session(target):
         raise RuntimeError("upsert_rating must run inside write_session(...)")
     connection = target if isinstance(target, AsyncConnection) else await target.connection()
-    insert = _dialect_insert(connection.dialect.name)
-    await connection.execute(
-        insert(User)
-        .values(id=user_id, created_at=now)
-        .on_conflict_do_nothing(index_elements=[col(User.id)])
-    )
-    statement = insert(Rating).values(
-        user_id=user_id, movie_id=movie_id, rating=float(rating), rated_at=now
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[col(Rating.user_id), col(Rating.movie_id)],
-        set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
-    ).returning(col(Rating.rating), col(Rating.rated_at))
-    stored = (await connection.execute(statement)).one()
-    return Rating(user_id=user_id, movie_id=movie_id, rating=stored[0], rated_at=stored[1])
+    row = Rating(user_id=user_id, movie_id=movie_id, rating=float(rating), rated_at=now)
+    await _upsert(connection, [row])
+    return row  # what the upsert stored: both its columns are set from these values
 
 
 async def upsert_ratings(connection: AsyncConnection, rows: Sequence[Rating]) -> None:
@@ -275,8 +264,11 @@ async def upsert_ratings(connection: AsyncConnection, rows: Sequence[Rating]) ->
     ``write_connection``."""
     if not is_write_session(connection):
         raise RuntimeError("upsert_ratings must run inside write_connection(...)")
-    if not rows:
-        return
+    if rows:
+        await _upsert(connection, rows)
+
+
+async def _upsert(connection: AsyncConnection, rows: Sequence[Rating]) -> None:
     insert = _dialect_insert(connection.dialect.name)
     users = {row.user_id: row.rated_at for row in rows}
     await connection.execute(
