@@ -303,9 +303,7 @@ def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
         weights = profile_weights(values, engine.global_mean, engine.settings.profile_shrink)
         items, graph_scores = engine.graph.sparse_scores(rows, weights)
         w = ramped_prior_weight(engine.settings.popularity_weight, rows.size, engine.settings.ramp)
-        arm = ContentArm(
-            items, graph_scores, engine.prior, w, engine._prior_desc, engine._prior_asc
-        )
+        arm = ContentArm(items, graph_scores, engine.prior, w)
         a = ramped_alpha(engine.settings.alpha, rows.size, engine.settings.ramp)
         t5 = clock()
         fast = candidate_top_n(collab, arm, mask, a, 10)

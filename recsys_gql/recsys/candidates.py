@@ -16,7 +16,7 @@ Exactness is a threshold argument (Fagin's threshold algorithm): both normalised
 blend are non-decreasing functions of each arm's raw score, also after float32 rounding, so a
 movie outside the union scores at most the blend of the two arms' cut-off values. When the
 ``n``-th best blended score in the union is strictly above that bound, no outsider can enter
-the top ``n`` (not even by a tie), and the answer equals the dense one; otherwise ``k`` doubles
+the top ``n`` (not even by a tie), and the answer equals the dense one; otherwise ``k`` grows 4x
 and the search repeats, falling back to the dense path when ``k`` nears the candidate count.
 """
 
@@ -54,15 +54,12 @@ class Blend:
 @dataclass(frozen=True)
 class ContentArm:
     """The content arm in sparse form: ``graph`` scores at ``items`` scaled by the prior
-    (``apply_prior``), 0 everywhere else; ``prior_desc`` / ``prior_asc`` order every movie by
-    prior."""
+    (``apply_prior``), 0 everywhere else."""
 
     items: IndexArray
     graph: FloatArray
     prior: FloatArray | None
     weight: float
-    prior_desc: IndexArray
-    prior_asc: IndexArray
 
     def dense(self, n_items: int) -> FloatArray:
         """Every movie's content score, as :func:`recsys_gql.recsys.engine.arm_scores` has it."""
@@ -82,11 +79,6 @@ class ContentArm:
         if self.prior is not None and self.weight > 0:
             values = apply_prior(values, self.prior[rows], self.weight)
         return values
-
-    def prior_value(self, row: int) -> np.float32:
-        """Content score of a movie outside the neighbourhoods: 0 (the prior scales
-        similarity, and such a movie has none)."""
-        return np.float32(0.0)
 
 
 def dense_top_n(
@@ -172,30 +164,25 @@ def candidate_top_n(
     in_graph[content.items] = True
     graph_rows = content.items[mask[content.items]]
     graph_values = content.at(graph_rows)
-    outside = mask & ~in_graph  # candidates whose content score is the prior alone
-    lowest = first_allowed(content.prior_asc, outside, 1)
-    t_values = [graph_values] + [np.array([content.prior_value(int(r))]) for r in lowest]
-    highest = first_allowed(content.prior_desc, outside, 1)
-    t_values += [np.array([content.prior_value(int(r))]) for r in highest]
-    joined = np.concatenate(t_values).astype(np.float64)
+    # Every other candidate's content score is exactly 0 (the prior only scales similarity).
+    any_outside = bool((mask & ~in_graph).any())
+    joined = np.concatenate([graph_values, [0.0] if any_outside else []]).astype(np.float64)
     t_low, t_high = float(joined.min()), float(joined.max())
 
     while 4 * k < total:
         top_collab = _top_k(masked, k)
         c_cut = masked[top_collab].min()
-        top_prior = first_allowed(content.prior_desc, outside, k)
-        union = np.unique(np.concatenate([top_collab, graph_rows, top_prior]))
+        union = np.unique(np.concatenate([top_collab, graph_rows]))
         nc = scale(collab[union], c_low, c_high)
         nt = scale(content.at(union), t_low, t_high)
         blended = alpha * nc + (1.0 - alpha) * nt
         best = top_n(blended, n)
         found = Blend(union[best], blended[best], nc[best], nt[best], "candidates", union.size)
-        if top_prior.size < k:
-            return found  # every non-neighbour candidate is in the union: nothing is left out
-        # A movie left out has collab <= c_cut and content <= the last prior pick's.
-        t_cut = content.prior_value(int(top_prior[-1]))
+        if not any_outside:
+            return found  # every candidate is a neighbour, so in the union: nothing is left out
+        # A movie left out has collab <= c_cut and content 0.
         nc_cut = scale(np.array([c_cut], dtype=np.float32), c_low, c_high)
-        nt_cut = scale(np.array([t_cut], dtype=np.float32), t_low, t_high)
+        nt_cut = scale(np.array([0.0], dtype=np.float32), t_low, t_high)
         bound = (alpha * nc_cut + (1.0 - alpha) * nt_cut)[0]
         if blended[best[-1]] > bound:
             return found

@@ -169,8 +169,6 @@ class Engine:
         self.popularity_mean: npt.NDArray[np.float32] = artifacts.array("popularity_mean.npy")
         self.popularity_score: npt.NDArray[np.float32] = artifacts.array("popularity_score.npy")
         self.prior = popularity_prior(self.popularity_count)
-        self._prior_desc = np.argsort(-self.prior, kind="stable")
-        self._prior_asc = self._prior_desc[::-1].copy()
         self._popular_order = np.argsort(-self.popularity_score, kind="stable")
         self.genre_names: list[str] = list(artifacts.json("genres.json"))
         self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
@@ -319,9 +317,7 @@ class Engine:
         prior_weight = ramped_prior_weight(
             self.settings.popularity_weight, int(rows.size), self.settings.ramp
         )
-        content = ContentArm(
-            items, graph_scores, self.prior, prior_weight, self._prior_desc, self._prior_asc
-        )
+        content = ContentArm(items, graph_scores, self.prior, prior_weight)
         # Same answer as blending every candidate (see candidates.py), touching only a few.
         blend = candidate_top_n(
             self.collab.scores(fold), content, mask, a, n, dense_below=self.dense_blend_below

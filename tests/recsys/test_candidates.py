@@ -21,8 +21,7 @@ def content_arm(rng: np.random.Generator, weight: float, prior_ties: bool) -> Co
     prior = rng.standard_normal(N_ITEMS).astype(np.float32)
     if prior_ties:
         prior = np.round(prior).astype(np.float32)  # a handful of distinct values: many ties
-    desc = np.argsort(-prior, kind="stable")
-    return ContentArm(items, graph, prior, weight, desc, desc[::-1].copy())
+    return ContentArm(items, graph, prior, weight)
 
 
 @pytest.mark.parametrize("seed", range(6))
