@@ -202,6 +202,14 @@ def read_index(path: Path) -> Any:
     return faiss.read_index(str(path))
 
 
+SCATTER_FACTOR = 16
+""":meth:`ContentGraph.sparse_scores` scatters into a catalog-sized array when the entries it
+touches number at least ``1/SCATTER_FACTOR`` of the catalog, and sorts them otherwise (sorting
+costs ``m log m`` for ``m`` entries, scattering about ``m + catalog``). On ml-latest-small it
+took the engine's mean ``recommend`` over the 610 users from 0.60 to 0.34 ms (max 8.3 to
+2.3 ms): ``np.unique``'s sort had been a third of it."""
+
+
 class ContentGraph:
     """Each movie's ``k`` nearest other movies by embedding, with their cosine similarities.
 
@@ -292,8 +300,16 @@ class ContentGraph:
         if rows.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         terms = weights[:, None] * self.similarities[rows]
-        items, slot = np.unique(self.neighbors[rows].ravel(), return_inverse=True)
-        summed = np.bincount(slot, weights=terms.ravel(), minlength=items.size)
+        touched = self.neighbors[rows].ravel()
+        if self.n_items <= SCATTER_FACTOR * touched.size:
+            # Many entries for the catalog's size: a pass over the catalog beats sorting them.
+            present = np.zeros(self.n_items, dtype=bool)
+            present[touched] = True
+            items = np.flatnonzero(present)
+            summed = np.bincount(touched, weights=terms.ravel(), minlength=self.n_items)[items]
+        else:
+            items, slot = np.unique(touched, return_inverse=True)
+            summed = np.bincount(slot, weights=terms.ravel(), minlength=items.size)
         return items.astype(np.int64), (summed / float(weights.sum())).astype(np.float32)
 
     def contributions(

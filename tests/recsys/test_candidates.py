@@ -8,7 +8,7 @@ import pytest
 from bench.scale_data import SynthSpec, catalog, write_run
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
-from recsys_gql.recsys.content import ContentGraph
+from recsys_gql.recsys.content import SCATTER_FACTOR, ContentGraph
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.hybrid import normalise, top_n
 
@@ -44,13 +44,22 @@ def test_candidate_top_n_equals_the_exhaustive_reference(seed: int, alpha: float
         np.testing.assert_array_equal(fast.content, dense.content)
 
 
-def test_sparse_content_scores_equal_the_dense_ones_bit_for_bit() -> None:
+@pytest.mark.parametrize(
+    "liked",
+    [
+        2,  # 24 neighbour entries for 600 movies: sorted (np.unique)
+        30,  # 360 entries: scattered into a catalog-sized array
+    ],
+)
+def test_sparse_content_scores_equal_the_dense_ones_bit_for_bit(liked: int) -> None:
     rng = np.random.default_rng(4)
     vectors = rng.standard_normal((600, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     graph = ContentGraph.build(ann.build(vectors, ann.IndexSpec()), vectors, 12)
-    rows = rng.choice(600, 30, replace=False).astype(np.int64)
-    weights = rng.uniform(-0.5, 2.0, 30).astype(np.float32)
+    assert (SCATTER_FACTOR * 12 * liked >= 600) == (liked == 30)
+    rows = rng.choice(600, liked, replace=False).astype(np.int64)
+    weights = rng.uniform(0.1, 2.0, liked).astype(np.float32)
+    weights[0] = -0.5  # a disliked movie adds nothing
     items, values = graph.sparse_scores(rows, weights)
     dense = graph.scores(rows, weights)
     np.testing.assert_array_equal(values, dense[items])
