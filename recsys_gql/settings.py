@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     """Load the query encoder in the background at start-up, so the first ``searchMovies``
     does not wait for it (about 6 s of CPU and 100 MB; ``false`` loads it on first use)."""
 
+    inline_engine_ms: float = 1.0
+    """Engine calls estimated to take at most this many milliseconds run on the event loop
+    rather than in a worker thread (``0``: every call goes to a thread). Under the GIL a thread
+    adds no core, and for a sub-millisecond call its handoffs cost more than the call."""
+
     @property
     def is_production(self) -> bool:
         """Whether ``env`` is production."""

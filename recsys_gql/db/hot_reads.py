@@ -7,9 +7,14 @@ than the engine's whole ``recommend`` (profiled in-process; ``python -m bench.se
 the effect on throughput).
 
 - On a SQLite **file**, :class:`SqliteHotReads` runs the statement with the standard
-  library's ``sqlite3`` on a read-only connection owned by the executor thread that runs it:
-  one hop, a tenth of a millisecond for a typical user. WAL mode lets it read while a writer
-  commits, and each statement is its own consistent snapshot.
+  library's ``sqlite3`` on a read-only connection: a tenth of a millisecond for a typical
+  user. WAL mode lets it read while a writer commits, and each statement is its own
+  consistent snapshot. A read for a few ids runs on the event loop itself: ``sqlite3``
+  releases the GIL for every row it steps, so from a worker thread under load each row
+  waited for the loop to hand the GIL back, and the hop cost many times the read (measured
+  with 32 requests in flight). It never waits there: that connection's busy timeout is 0, and
+  a read that finds the database busy is retried in a worker thread, as are reads for many
+  ids.
 - Anywhere else (PostgreSQL through asyncpg, an in-memory SQLite), :class:`EngineHotReads`
   runs the same statements through a SQLAlchemy Core connection, already cheap there.
 
@@ -40,6 +45,8 @@ RatingsByUser = dict[int, dict[int, float]]
 StatsByMovie = dict[int, tuple[int, float | None]]
 
 CHUNK = 500
+INLINE_MAX_IDS = 8
+"""Reads for at most this many ids run on the event loop (see the module docstring)."""
 """Ids per ``IN (…)`` list (SQLite allows 32,766 parameters; small lists plan well)."""
 
 _RATINGS = f"SELECT user_id, movie_id, rating FROM {Rating.__tablename__} WHERE user_id IN ({{}})"
@@ -114,21 +121,29 @@ class SqliteHotReads(HotReads):
         self.trace: Callable[[str], None] | None = None
         """Called with every statement run (set it before the first read; for tests)."""
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+    def _connection(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        """This thread's connection with this busy timeout (the loop's thread has one with 0)."""
+        name = f"connection_{busy_timeout_ms}"
+        connection: sqlite3.Connection | None = getattr(self._local, name, None)
         if connection is None:
             connection = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
-            connection.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             connection.set_trace_callback(self.trace)
-            self._local.connection = connection
+            setattr(self._local, name, connection)
             with self._lock:
                 self._opened.append(connection)
         return connection
 
     def _fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
-        return self._connection().execute(sql, parameters).fetchall()
+        return self._connection(self.busy_timeout_ms).execute(sql, parameters).fetchall()
 
     async def _run(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        if len(parameters) <= INLINE_MAX_IDS:
+            try:
+                return self._connection(0).execute(sql, parameters).fetchall()
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, parameters)
 

@@ -55,6 +55,11 @@ from recsys_gql.recsys.onnx_encoder import BACKENDS
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
+RECOMMEND_SECONDS_PER_MOVIE = 25e-9
+RECOMMEND_SECONDS_PER_NEIGHBOUR = 15e-9
+"""Rates behind :meth:`Engine.recommend_cost`, measured on ml-latest-small on one core of a
+2026 x86 server: a mean ``recommend`` of 0.34 ms over the 610 users (9,742 movies, 50
+neighbours a movie) and 2.3 ms for the user with 2,698 ratings."""
 MAX_QUERY_CHARS = 1000
 BLAS_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -276,6 +281,16 @@ class Engine:
         return mask
 
     # -- operations -------------------------------------------------------------------------
+
+    def recommend_cost(self, n_ratings: int, *, explain_results: bool = True) -> float:
+        """Roughly how many seconds :meth:`recommend` takes for a user with ``n_ratings``:
+        passes over the catalog plus one neighbour list per rated movie (explaining doubles
+        it). An estimate for scheduling (worth a thread or not), not a bound."""
+        seconds = (
+            len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE
+            + n_ratings * int(self.graph.neighbors.shape[1]) * RECOMMEND_SECONDS_PER_NEIGHBOUR
+        )
+        return 2 * seconds if explain_results else seconds
 
     def recommend(
         self,

@@ -3,15 +3,21 @@ and see a write committed through another connection at once."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from recsys_gql.db import repository as repo
 from recsys_gql.db.hot_reads import (
     CHUNK,
+    INLINE_MAX_IDS,
     EngineHotReads,
     HotReads,
     SqliteHotReads,
@@ -109,3 +115,66 @@ async def test_the_sqlite_reader_cannot_write(reads: HotReads) -> None:
         pytest.skip("only the SQLite reader opens its own connections")
     with pytest.raises(Exception, match="readonly"):
         await reads._run("DELETE FROM ratings", ())
+
+
+def _sqlite_reads(reads: HotReads) -> SqliteHotReads:
+    if not isinstance(reads, SqliteHotReads):
+        pytest.skip("only the SQLite reader chooses between the loop and a thread")
+    return reads
+
+
+async def test_reads_for_a_few_ids_run_on_the_event_loop_and_larger_ones_in_a_thread(
+    db_engine: AsyncEngine, loaded: InitResult
+) -> None:
+    hot = _sqlite_reads(hot_reads_for(db_engine, BUSY_TIMEOUT_MS))
+    threads: list[int] = []
+    hot.trace = lambda _: threads.append(threading.get_ident())  # runs where the read runs
+    try:
+        assert (await hot.ratings_of_users([1]))[1] == {1: 4.0, 2: 5.0, 4: 3.0}
+        assert set(threads) == {threading.get_ident()}
+        threads.clear()
+        many = list(range(1, INLINE_MAX_IDS + 2))
+        assert (await hot.ratings_of_users(many))[2] == {1: 3.0, 3: 4.5}
+        assert threads
+        assert threading.get_ident() not in threads
+    finally:
+        hot.close()
+
+
+async def test_a_read_that_finds_the_database_locked_waits_in_a_thread_not_on_the_loop(
+    reads: HotReads, db_engine: AsyncEngine
+) -> None:
+    _sqlite_reads(reads)
+    path = make_url(db_engine.url).database
+    assert path is not None
+    await db_engine.dispose()  # its pooled connections would keep the lock below from us
+    # An exclusive-mode writer shuts every other connection out, even WAL readers.
+    locker = sqlite3.connect(path, check_same_thread=False)
+    locker.execute("PRAGMA locking_mode = EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("UPDATE ratings SET rating = 1.0 WHERE user_id = 1 AND movie_id = 1")
+    ticks = 0
+
+    async def tick() -> None:  # counts while the read waits: the loop must stay free
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    def release() -> None:
+        time.sleep(0.3)
+        locker.commit()
+        locker.execute("PRAGMA locking_mode = NORMAL")
+        locker.execute("SELECT 1 FROM ratings LIMIT 1")  # drops the exclusive lock
+        locker.close()
+
+    ticker = asyncio.create_task(tick())
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        found = await reads.ratings_of_users([1])
+    finally:
+        ticker.cancel()
+        releaser.join()
+    assert found[1][1] == 1.0  # the committed update, read once the lock was gone
+    assert ticks >= 10

@@ -107,6 +107,16 @@ def test_unexplained_results_rank_the_same(engine: Engine) -> None:
     assert all(r.because for r in explained)
 
 
+def test_the_cost_estimate_grows_with_the_ratings_and_doubles_with_explanations(
+    engine: Engine,
+) -> None:
+    few = engine.recommend_cost(5, explain_results=False)
+    many = engine.recommend_cost(500, explain_results=False)
+    assert 0 < few < many
+    assert many - few == pytest.approx(495 * engine.graph.neighbors.shape[1] * 15e-9)
+    assert engine.recommend_cost(5) == pytest.approx(2 * few)
+
+
 def test_filters_hold(engine: Engine) -> None:
     user = USERS_A[0]
     rated = engine.training_ratings(user)
