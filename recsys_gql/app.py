@@ -38,6 +38,8 @@ from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.security import identify
 from recsys_gql.api.throttling import RequestLimiter
+from recsys_gql.api.types import Movie as MovieType
+from recsys_gql.api.types import catalog_types
 from recsys_gql.artifacts import verify
 from recsys_gql.db.models import Movie
 from recsys_gql.db.rating_writer import RatingWriter
@@ -47,6 +49,7 @@ from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import assets_route, graphiql_response
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from recsys_gql.web import web_routes
 
@@ -59,9 +62,11 @@ class State(TypedDict):
     engine: Engine
     database: Database
     catalog: dict[int, Movie]
+    catalog_types: dict[int, MovieType]
     settings: Settings
     rate_limiter: RequestLimiter
     rating_writer: RatingWriter
+    recommendation_memo: RecommendationMemo
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
@@ -78,9 +83,10 @@ class RecsysGraphQL(GraphQL[Context, None]):
             engine=state.engine,
             database=state.database,
             loaders=Loaders.create(state.database.reads, state.catalog),
-            catalog=state.catalog,
+            catalog=state.catalog_types,
             settings=state.settings,
             rating_writer=state.rating_writer,
+            recommendation_memo=state.recommendation_memo,
             viewer_id=viewer.user_id,
             auth_problem=viewer.problem,
             rate_limiter=state.rate_limiter,
@@ -157,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
         rating_writer = RatingWriter(database)
+        memo = RecommendationMemo(settings.recommendation_memo_size)
         try:
             await check_database(database, engine)
             async with database.sessions() as session:
@@ -170,9 +177,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "engine": engine,
                 "database": database,
                 "catalog": catalog,
+                "catalog_types": catalog_types(catalog),
                 "settings": settings,
                 "rate_limiter": rate_limiter,
                 "rating_writer": rating_writer,
+                "recommendation_memo": memo,
             }
         finally:
             if warm_up is not None and not warm_up.done():
@@ -182,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await rate_limiter.close()
             await rating_writer.close()
             await database.dispose()
+            log.info("recommendation memo: %d hits, %d misses", memo.hits, memo.misses)
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
 
     graphql = RecsysGraphQL(

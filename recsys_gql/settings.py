@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import parse_many
-from pydantic import IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RATE_LIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss")
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     preload_search_model: bool = True
     """Load the query encoder in the background at start-up, so the first ``searchMovies``
     does not wait for it (about 6 s of CPU and 100 MB; ``false`` loads it on first use)."""
+
+    recommendation_memo_size: int = Field(default=1024, ge=0)
+    """How many ``recommend`` results each process keeps for repeat requests; a result is
+    reused only while the user's ratings are exactly those it came from (``0``: none)."""
 
     inline_engine_ms: float = 1.0
     """Engine calls estimated to take at most this many milliseconds run on the event loop

@@ -14,14 +14,15 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from recsys_gql.api.loaders import Loaders
-from recsys_gql.db.models import Movie
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 
-if TYPE_CHECKING:  # the throttling module imports this one
+if TYPE_CHECKING:  # both modules import this one
     from recsys_gql.api.throttling import RequestLimiter
+    from recsys_gql.api.types import Movie as MovieType
 
 
 @dataclass
@@ -33,11 +34,14 @@ class Context:
     engine: Engine
     database: Database
     loaders: Loaders
-    catalog: Mapping[int, Movie]
-    """Every movie by id, loaded at start-up."""
+    catalog: Mapping[int, MovieType]
+    """Every movie by id as its GraphQL type, built once at start-up and shared by requests
+    (the catalog cannot change while the server runs, and these objects are never mutated)."""
     settings: Settings
     rating_writer: RatingWriter
     """Group-committing ``rateMovie`` writer, one per app."""
+    recommendation_memo: RecommendationMemo
+    """Engine results for repeat ``recommendations`` requests, one per app."""
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None

@@ -94,19 +94,24 @@ async def recommendations(
     ratings = await load(info.context.loaders.user_ratings, user_id)
     engine = info.context.engine
     explain = asks_for(info, "explanation")
-    recs = await run_engine(
-        info.context.settings.inline_engine_ms,
-        engine.recommend_cost(len(ratings), explain_results=explain),
-        engine.recommend,
-        user_id,
-        first,
-        alpha,
-        ratings,
-        genres,
-        None,
-        exclude_rated,
-        explain,
-    )
+    memo = info.context.recommendation_memo
+    key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
+    recs = memo.get(key, ratings)
+    if recs is None:
+        recs = await run_engine(
+            info.context.settings.inline_engine_ms,
+            engine.recommend_cost(len(ratings), explain_results=explain),
+            engine.recommend,
+            user_id,
+            first,
+            alpha,
+            ratings,
+            genres,
+            None,
+            exclude_rated,
+            explain,
+        )
+        memo.put(key, ratings, recs)
     return [Recommendation.from_engine(info, rec) for rec in recs]
 
 

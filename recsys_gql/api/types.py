@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -55,12 +56,18 @@ def catalog_movie(info: Info, movie_id: int) -> Movie:
 
     The catalog is immutable while the server runs, so a lookup needs no query and no
     DataLoader: awaiting a loader per movie (a future, a shielding task and a batch dispatch)
-    cost more than the rest of a ``recommendations`` request.
+    cost more than the rest of a ``recommendations`` request. Its GraphQL objects are built
+    once, at start-up (:func:`catalog_types`).
     """
-    row = info.context.catalog.get(movie_id)
-    if row is None:  # the catalog and the artifacts disagree: a deployment error
+    movie = info.context.catalog.get(movie_id)
+    if movie is None:  # the catalog and the artifacts disagree: a deployment error
         raise LookupError(f"movie {movie_id} is in the model but not in the database")
-    return Movie.from_row(row)
+    return movie
+
+
+def catalog_types(rows: Mapping[int, models.Movie]) -> dict[int, Movie]:
+    """The GraphQL object of every catalog movie, by id."""
+    return {movie_id: Movie.from_row(row) for movie_id, row in rows.items()}
 
 
 @strawberry.type(description="A movie of the catalog (ids are MovieLens movieIds).")

@@ -12,11 +12,13 @@ from sqlalchemy import event
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.api.types import catalog_types
 from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 
 
@@ -46,9 +48,10 @@ async def test_recommendations_issue_one_movie_lookup(
             engine=engine,
             database=database,
             loaders=Loaders.create(database.reads, catalog),
-            catalog=catalog,
+            catalog=catalog_types(catalog),
             settings=api_settings,
             rating_writer=RatingWriter(database),
+            recommendation_memo=RecommendationMemo(0),
         )
         result = await build_schema().execute(
             "{ recommendations(userId: 1, first: 20) { movie { title genres } } }",

@@ -85,6 +85,24 @@ def test_a_rating_changes_the_next_recommendations(api: Server) -> None:
     assert named <= set(pixar)
 
 
+def test_a_re_rating_changes_the_next_recommendations_at_once(api: Server) -> None:
+    """Repeat requests may reuse a computed answer, but only while the ratings are the same:
+    the same movies with one value changed must give a fresh answer."""
+    user, token = sign_up(api)
+    for movie in (1, 2355, 3114, 4886, 6377):
+        assert rate(api, user, movie, 5.0, token)["__typename"] == "RatingSaved"
+    first = api.graphql(RECS, {"u": user})["data"]["recommendations"]
+    assert api.graphql(RECS, {"u": user})["data"]["recommendations"] == first
+    assert rate(api, user, 1, 0.5, token)["__typename"] == "RatingSaved"
+    after = api.graphql(RECS, {"u": user})["data"]["recommendations"]
+    assert after != first
+    # what anyone with those ratings now gets, computed from scratch
+    twin, twin_token = sign_up(api)
+    for movie, value in ((1, 0.5), (2355, 5.0), (3114, 5.0), (4886, 5.0), (6377, 5.0)):
+        assert rate(api, twin, movie, value, twin_token)["__typename"] == "RatingSaved"
+    assert api.graphql(RECS, {"u": twin})["data"]["recommendations"] == after
+
+
 def test_ratings_survive_a_server_restart(api_settings: Settings) -> None:
     with running(api_settings) as first:
         user, token = sign_up(first)

@@ -1,0 +1,87 @@
+"""A bounded memo of :meth:`Engine.recommend` results that can never serve a stale answer.
+
+``recommend`` is a pure function of the loaded artifacts (fixed for the life of a process),
+the arguments and the user's ratings. An entry is keyed by the user and the arguments, and
+keeps the ratings it was computed from; a lookup must present the user's ratings as read
+from the database for this request, and it hits only when they are equal in full (a dict
+comparison, a few microseconds). A rating committed by any process or replica changes what
+the next request reads, so it misses and is computed afresh: the memo saves the engine's
+work, never the read that makes the answer current.
+
+Front ends ask for the same list again and again (a page shown, revisited, re-rendered); a
+hit skips the engine call, most of a ``recommendations`` request's own work.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+from recsys_gql.recsys.engine import Recommendation
+
+MemoKey = tuple[Hashable, ...]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    ratings: Mapping[int, float]
+    result: Sequence[Recommendation]
+
+
+class RecommendationMemo:
+    """Least-recently-used results, at most ``size`` of them (``0``: nothing is kept).
+
+    Not thread-safe: use it from the event loop's thread only.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"size must be 0 or more, got {size}")
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[MemoKey, _Entry] = OrderedDict()
+
+    @staticmethod
+    def key(
+        user_id: int,
+        n: int,
+        alpha: float | None,
+        genres: Sequence[str] | None,
+        exclude_rated: bool,
+        explain_results: bool,
+    ) -> MemoKey:
+        """The key of one ``recommend`` call's arguments (the ratings are compared apart)."""
+        return (
+            user_id,
+            n,
+            alpha,
+            None if genres is None else tuple(genres),
+            exclude_rated,
+            explain_results,
+        )
+
+    def get(self, key: MemoKey, ratings: Mapping[int, float]) -> Sequence[Recommendation] | None:
+        """The result stored under ``key`` if it was computed from exactly ``ratings``."""
+        entry = self._entries.get(key)
+        if entry is None or entry.ratings != ratings:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry.result
+
+    def put(
+        self, key: MemoKey, ratings: Mapping[int, float], result: Sequence[Recommendation]
+    ) -> None:
+        """Keep ``result``, computed from ``ratings`` (the caller must not change either)."""
+        if self.size == 0:
+            return
+        self._entries[key] = _Entry(ratings, tuple(result))
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
