@@ -147,8 +147,8 @@ def _report_warm_up(task: asyncio.Task[None]) -> None:
     if (error := task.exception()) is not None:  # searches will retry the load and fail clearly
         log.warning("could not preload the search model: %s", error)
     else:
-        log.info("search model loaded")
         freeze_heap()  # torch and the model: hundreds of thousands more long-lived objects
+        log.info("search model loaded")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -8,10 +8,12 @@ so the server never loads training code.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from recsys_gql.errors import RecsysError
 from recsys_gql.settings import Settings
@@ -145,6 +147,16 @@ def _cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the app's own ``recsys_gql`` loggers through the same handler
+    (otherwise only their warnings reach the console, and start-up says nothing)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["recsys_gql"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -175,6 +187,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=args.workers or settings.workers,
         log_level="info",
+        log_config=_log_config(),
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
         # uvicorn's own handling would trust any loopback peer.
         proxy_headers=False,
