@@ -39,7 +39,7 @@ from recsys_gql.api.schema import build_schema
 from recsys_gql.api.security import identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.api.types import Movie as MovieType
-from recsys_gql.api.types import catalog_types
+from recsys_gql.api.types import Recommendation, catalog_types
 from recsys_gql.artifacts import verify
 from recsys_gql.db.models import Movie
 from recsys_gql.db.rating_writer import RatingWriter
@@ -66,7 +66,7 @@ class State(TypedDict):
     settings: Settings
     rate_limiter: RequestLimiter
     rating_writer: RatingWriter
-    recommendation_memo: RecommendationMemo
+    recommendation_memo: RecommendationMemo[Recommendation]
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
@@ -163,7 +163,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
         rating_writer = RatingWriter(database)
-        memo = RecommendationMemo(settings.recommendation_memo_size)
+        memo: RecommendationMemo[Recommendation] = RecommendationMemo(
+            settings.recommendation_memo_size
+        )
         try:
             await check_database(database, engine)
             async with database.sessions() as session:

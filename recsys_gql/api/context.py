@@ -23,6 +23,7 @@ from recsys_gql.settings import Settings
 if TYPE_CHECKING:  # both modules import this one
     from recsys_gql.api.throttling import RequestLimiter
     from recsys_gql.api.types import Movie as MovieType
+    from recsys_gql.api.types import Recommendation
 
 
 @dataclass
@@ -40,8 +41,8 @@ class Context:
     settings: Settings
     rating_writer: RatingWriter
     """Group-committing ``rateMovie`` writer, one per app."""
-    recommendation_memo: RecommendationMemo
-    """Engine results for repeat ``recommendations`` requests, one per app."""
+    recommendation_memo: RecommendationMemo[Recommendation]
+    """Answers for repeat ``recommendations`` requests, one per app."""
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None

@@ -96,23 +96,25 @@ async def recommendations(
     explain = asks_for(info, "explanation")
     memo = info.context.recommendation_memo
     key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
-    recs = memo.get(key, ratings)
-    if recs is None:
-        recs = await run_engine(
-            info.context.settings.inline_engine_ms,
-            engine.recommend_cost(len(ratings), explain_results=explain),
-            engine.recommend,
-            user_id,
-            first,
-            alpha,
-            ratings,
-            genres,
-            None,
-            exclude_rated,
-            explain,
-        )
-        memo.put(key, ratings, recs)
-    return [Recommendation.from_engine(info, rec) for rec in recs]
+    known = memo.get(key, ratings)
+    if known is not None:
+        return list(known)
+    recs = await run_engine(
+        info.context.settings.inline_engine_ms,
+        engine.recommend_cost(len(ratings), explain_results=explain),
+        engine.recommend,
+        user_id,
+        first,
+        alpha,
+        ratings,
+        genres,
+        None,
+        exclude_rated,
+        explain,
+    )
+    result = [Recommendation.from_engine(info, rec) for rec in recs]
+    memo.put(key, ratings, result)  # immutable objects: safe to hand to later requests
+    return result
 
 
 async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:

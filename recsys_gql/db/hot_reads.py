@@ -50,6 +50,7 @@ INLINE_MAX_IDS = 8
 """Ids per ``IN (…)`` list (SQLite allows 32,766 parameters; small lists plan well)."""
 
 _RATINGS = f"SELECT user_id, movie_id, rating FROM {Rating.__tablename__} WHERE user_id IN ({{}})"
+_RATINGS_OF_ONE = f"SELECT movie_id, rating FROM {Rating.__tablename__} WHERE user_id = ?"
 _STATS = (
     f"SELECT movie_id, COUNT(*), AVG(rating) FROM {Rating.__tablename__} "
     "WHERE movie_id IN ({}) GROUP BY movie_id"
@@ -94,6 +95,8 @@ class HotReads(ABC):
     async def ratings_of_users(self, user_ids: Iterable[int]) -> RatingsByUser:
         """``{user_id: {movie_id: rating}}``, ``{}`` for a user without ratings."""
         wanted = unique(user_ids)
+        if len(wanted) == 1:  # one user's page, the usual case: (movie, rating) pairs as is
+            return {wanted[0]: dict(await self._run(_RATINGS_OF_ONE, wanted))}
         return _ratings(await self._by_ids(_RATINGS, wanted), wanted)
 
     async def rating_stats(self, movie_ids: Iterable[int]) -> StatsByMovie:

@@ -1,4 +1,4 @@
-"""A bounded memo of :meth:`Engine.recommend` results that can never serve a stale answer.
+"""A bounded memo of recommendation answers that can never serve a stale one.
 
 ``recommend`` is a pure function of the loaded artifacts (fixed for the life of a process),
 the arguments and the user's ratings. An entry is keyed by the user and the arguments, and
@@ -9,7 +9,8 @@ the next request reads, so it misses and is computed afresh: the memo saves the 
 work, never the read that makes the answer current.
 
 Front ends ask for the same list again and again (a page shown, revisited, re-rendered); a
-hit skips the engine call, most of a ``recommendations`` request's own work.
+hit skips the engine call and building the answer, most of a ``recommendations`` request's
+own work.
 """
 
 from __future__ import annotations
@@ -17,21 +18,23 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-
-from recsys_gql.recsys.engine import Recommendation
+from typing import Generic, TypeVar
 
 MemoKey = tuple[Hashable, ...]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class _Entry:
+class _Entry(Generic[T]):
     ratings: Mapping[int, float]
-    result: Sequence[Recommendation]
+    result: tuple[T, ...]
 
 
-class RecommendationMemo:
+class RecommendationMemo(Generic[T]):
     """Least-recently-used results, at most ``size`` of them (``0``: nothing is kept).
 
+    ``T`` is what a result is a list of: the engine's recommendations, or anything built from
+    them alone that is never mutated (the API keeps its GraphQL objects, built once).
     Not thread-safe: use it from the event loop's thread only.
     """
 
@@ -41,7 +44,7 @@ class RecommendationMemo:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[MemoKey, _Entry] = OrderedDict()
+        self._entries: OrderedDict[MemoKey, _Entry[T]] = OrderedDict()
 
     @staticmethod
     def key(
@@ -62,7 +65,7 @@ class RecommendationMemo:
             explain_results,
         )
 
-    def get(self, key: MemoKey, ratings: Mapping[int, float]) -> Sequence[Recommendation] | None:
+    def get(self, key: MemoKey, ratings: Mapping[int, float]) -> tuple[T, ...] | None:
         """The result stored under ``key`` if it was computed from exactly ``ratings``."""
         entry = self._entries.get(key)
         if entry is None or entry.ratings != ratings:
@@ -72,9 +75,7 @@ class RecommendationMemo:
         self.hits += 1
         return entry.result
 
-    def put(
-        self, key: MemoKey, ratings: Mapping[int, float], result: Sequence[Recommendation]
-    ) -> None:
+    def put(self, key: MemoKey, ratings: Mapping[int, float], result: Sequence[T]) -> None:
         """Keep ``result``, computed from ``ratings`` (the caller must not change either)."""
         if self.size == 0:
             return

@@ -77,6 +77,8 @@ async def test_same_answers_as_the_repository(
         assert stats[movie_id][0] == count
         assert stats[movie_id][1] == pytest.approx(mean)
     assert await reads.ratings_of_users([]) == {}
+    for user in (1, 2, 42):  # one user at a time takes a shorter statement
+        assert await reads.ratings_of_users([user]) == {user: expected_ratings[user]}
 
 
 async def test_more_ids_than_one_statement_takes(reads: HotReads) -> None:
