@@ -118,8 +118,12 @@ async def recommendations(
 
 
 async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
-    """Nearest movies by embedding."""
-    return await run_in_threadpool(info.context.engine.similar, movie_id, first)
+    """Nearest movies by embedding: read from the content graph on the event loop, or
+    searched in a thread (FAISS releases the GIL while it searches)."""
+    engine = info.context.engine
+    if engine.similar_from_graph(first):
+        return engine.similar(movie_id, first)
+    return await run_in_threadpool(engine.similar, movie_id, first)
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:

@@ -184,6 +184,25 @@ def test_similar_excludes_the_movie_and_refuses_unknown_ones(engine: Engine) -> 
     assert err.value.code == "MOVIE_NOT_FOUND"
 
 
+def test_similar_reads_the_graph_of_a_flat_index_as_a_search_would_answer(
+    engine: Engine,
+) -> None:
+    k = engine.graph.neighbors.shape[1]
+    assert engine.index_spec.kind == "flat"
+    assert engine.similar_from_graph(k)
+    assert not engine.similar_from_graph(k + 1)
+    for row in range(len(engine.movies)):
+        movie = engine.movies.id_of(row)
+        for n in (1, k):
+            looked_up = engine.similar(movie, n)
+            searched = engine._search_similar(row, n)
+            assert [m.movie_id for m in looked_up] == [m.movie_id for m in searched]
+            assert [m.score for m in looked_up] == pytest.approx([m.score for m in searched])
+    beyond = engine.similar(engine.movies.id_of(0), k + 3)  # more than the graph holds
+    assert len(beyond) == min(k + 3, len(engine.movies) - 1)
+    assert [m.movie_id for m in beyond] == [m.movie_id for m in engine._search_similar(0, k + 3)]
+
+
 def test_search_finds_a_described_movie(engine: Engine) -> None:
     hits = engine.search("a clownfish searching the ocean for his son", n=3)
     assert hits[0].movie_id == 2
