@@ -13,18 +13,19 @@ once per key while holding that key's lock. Two costs followed, both measured un
 - **The lock held across a thread hop.** Every request of a busy key waited on the prune's
   hop (about 1.4 ms of a request's wall time when profiled), and the hop itself ran per hit.
 
-Here each key's hits are their timestamps, newest first, exactly where the stock storage keeps
-``Entry.atime``; the strategies see the same answers (the tests hold the counts exact). One
-background task prunes every :data:`PRUNE_INTERVAL` seconds on the event loop, synchronously:
-per key a bisection and one slice, so no hit interleaves with it and no lock is needed. The
-fixed-window and sliding-window counters of the stock storage are untouched.
+Here each key's hits are their timestamps (the stock ``Entry.atime``), oldest first, so a hit
+is an append rather than the stock insert at the front, which moved the whole list: with
+100,000 hits in a window that was most of a millisecond per request. The strategies see the
+same answers (the tests hold the counts exact). One background task prunes every
+:data:`PRUNE_INTERVAL` seconds on the event loop, synchronously: per key a bisection and one
+slice, so no hit interleaves with it and no lock is needed. The fixed-window and
+sliding-window counters of the stock storage are untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import operator
 import time
 
 from limits.aio.storage import MemoryStorage
@@ -35,13 +36,14 @@ PRUNE_INTERVAL = 1.0
 
 class PeriodicallyPrunedMemoryStorage(MemoryStorage):
     """``memory://`` for :class:`~recsys_gql.api.throttling.RequestLimiter` (see the module
-    docstring): moving-window hits as floats in ``hits`` (the stock ``events`` stays empty),
+    docstring): moving-window hits as floats in ``hits``, oldest first (the stock ``events``
+    stays empty),
     pruned by one background task (cancelled through ``timer`` on close)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.hits: dict[str, list[float]] = {}
-        """Each moving-window key's hit times, newest first."""
+        """Each moving-window key's hit times, oldest first."""
         self._windows: dict[str, int] = {}
         """Each moving-window key's window length in seconds (for pruning)."""
 
@@ -66,9 +68,10 @@ class PeriodicallyPrunedMemoryStorage(MemoryStorage):
         hits = self.hits.setdefault(key, [])
         self._windows[key] = expiry
         now = time.time()
-        if len(hits) > limit - amount and hits[limit - amount] >= now - expiry:
+        back = limit - amount  # how many places before the newest hit
+        if len(hits) > back and hits[-1 - back] >= now - expiry:
             return False
-        hits[:0] = [now] * amount
+        hits.extend([now] * amount)
         return True
 
     async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
@@ -77,8 +80,9 @@ class PeriodicallyPrunedMemoryStorage(MemoryStorage):
         hits = self.hits.get(key, [])
         if not hits:
             return now, 0
-        inside = bisect.bisect_left(hits, -(now - expiry), key=operator.neg)
-        return hits[inside - 1], inside
+        first_inside = bisect.bisect_right(hits, now - expiry)
+        inside = len(hits) - first_inside
+        return hits[first_inside] if inside else hits[0], inside
 
     async def clear(self, key: str) -> None:
         """Forget ``key`` (counters and hits)."""
@@ -98,14 +102,13 @@ class PeriodicallyPrunedMemoryStorage(MemoryStorage):
         """Drop hits older than their window and expired counters (what the stock pass drops)."""
         now = time.time() if now is None else now
         for key, hits in list(self.hits.items()):
-            window = self._windows.get(key, 0)
-            inside = bisect.bisect_left(hits, -(now - window), key=operator.neg)
-            if inside == 0:
+            expired = bisect.bisect_right(hits, now - self._windows.get(key, 0))
+            if expired == len(hits):
                 self.hits.pop(key, None)
                 self.locks.pop(key, None)
                 self._windows.pop(key, None)
-            elif inside < len(hits):
-                del hits[inside:]
+            elif expired:
+                del hits[:expired]
         for key, expires in list(self.expirations.items()):
             if expires <= now:
                 self.storage.pop(key, None)

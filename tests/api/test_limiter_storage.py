@@ -51,7 +51,7 @@ async def test_a_pass_drops_only_expired_hits_and_leaves_counts_exact() -> None:
             assert await limiter.hit(item, "k")
         assert not await limiter.hit(item, "k")
         events = storage.hits[item.key_for("k")]
-        events[5:] = [time.time() - 61] * 5  # the oldest five left the window
+        events[:5] = [time.time() - 61] * 5  # the oldest five left the window
         assert (await limiter.get_window_stats(item, "k")).remaining == 5
         storage.prune()
         assert len(events) == 5
