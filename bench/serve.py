@@ -687,9 +687,8 @@ def server_lines(path: Path, limit: int = 40) -> JsonDict:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return {"lines": [], "access_lines": 0}
-    access = [line for line in lines if '" 200' in line or 'HTTP/1.1"' in line]
-    other = [line for line in lines if line not in set(access)]
-    return {"lines": other[-limit:], "access_lines": len(access)}
+    other = [line for line in lines if '" 200' not in line and 'HTTP/1.1"' not in line]
+    return {"lines": other[-limit:], "access_lines": len(lines) - len(other)}
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

@@ -1,6 +1,7 @@
-"""What the resolvers call: engine calls moved off the event loop, repository reads and the
-rating write, each returning GraphQL types. No SQL or numpy here either: that lives in
-``recsys_gql.db`` and ``recsys_gql.recsys``."""
+"""What the resolvers call: engine calls (on the event loop when they are sub-millisecond, in
+a worker thread when longer: :func:`run_engine`), repository reads and the rating write, each
+returning GraphQL types. No SQL or numpy here either: that lives in ``recsys_gql.db`` and
+``recsys_gql.recsys``."""
 
 from __future__ import annotations
 
