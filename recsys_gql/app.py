@@ -174,12 +174,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.preload_search_model:
                 warm_up = asyncio.create_task(run_in_threadpool(engine.warm_up_search))
                 warm_up.add_done_callback(_report_warm_up)
+            movie_types = catalog_types(catalog)
             freeze_heap()
             yield {
                 "engine": engine,
                 "database": database,
                 "catalog": catalog,
-                "catalog_types": catalog_types(catalog),
+                "catalog_types": movie_types,
                 "settings": settings,
                 "rate_limiter": rate_limiter,
                 "rating_writer": rating_writer,

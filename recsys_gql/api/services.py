@@ -58,8 +58,8 @@ async def run_engine(
 
     Under the GIL a worker thread adds no core: a numpy call in a thread hands the GIL back
     and forth with the loop many times, and with 32 requests in flight those handoffs cost
-    more than a sub-millisecond call itself (``python -m bench.serve``: recommendations 330 ->
-    510 req/s and p99 175 -> 95 ms once they ran inline)."""
+    more than a sub-millisecond call itself (``wrk``, 32 connections, one worker:
+    recommendations 330 -> 510 req/s and p99 175 -> 95 ms once they ran inline)."""
     if budget_ms > 0 and estimate_s * 1000 <= budget_ms:
         return call(*args, **kwargs)
     return await run_in_threadpool(call, *args, **kwargs)

@@ -45,9 +45,9 @@ RatingsByUser = dict[int, dict[int, float]]
 StatsByMovie = dict[int, tuple[int, float | None]]
 
 CHUNK = 500
+"""Ids per ``IN (…)`` list (SQLite allows 32,766 parameters; small lists plan well)."""
 INLINE_MAX_IDS = 8
 """Reads for at most this many ids run on the event loop (see the module docstring)."""
-"""Ids per ``IN (…)`` list (SQLite allows 32,766 parameters; small lists plan well)."""
 
 _RATINGS = f"SELECT user_id, movie_id, rating FROM {Rating.__tablename__} WHERE user_id IN ({{}})"
 _RATINGS_OF_ONE = f"SELECT movie_id, rating FROM {Rating.__tablename__} WHERE user_id = ?"
