@@ -92,12 +92,16 @@ async def recommendations(
     """The engine's recommendations from the user's ratings as committed right now."""
     if not 1 <= first <= MAX_N:
         raise InvalidArgument("first", f"must be from 1 to {MAX_N}, got {first}")
-    ratings = await load(info.context.loaders.user_ratings, user_id)
     engine = info.context.engine
     explain = asks_for(info, "explanation")
     memo = info.context.recommendation_memo
     key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
-    known = memo.get(key, ratings)
+    version = await info.context.database.reads.change_counter()  # before the ratings
+    known = memo.get_unchanged(key, version)
+    if known is not None:  # nothing committed since that answer's ratings were read
+        return list(known)
+    ratings = await load(info.context.loaders.user_ratings, user_id)
+    known = memo.get(key, ratings, version)
     if known is not None:
         return list(known)
     recs = await run_engine(
@@ -114,7 +118,7 @@ async def recommendations(
         explain,
     )
     result = [Recommendation.from_engine(info, rec) for rec in recs]
-    memo.put(key, ratings, result)  # immutable objects: safe to hand to later requests
+    memo.put(key, ratings, result, version)  # immutable objects: safe to hand on
     return result
 
 

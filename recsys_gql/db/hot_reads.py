@@ -104,6 +104,11 @@ class HotReads(ABC):
         wanted = unique(movie_ids)
         return _stats(await self._by_ids(_STATS, wanted), wanted)
 
+    async def change_counter(self) -> int | None:
+        """A number that changes whenever any connection commits to the database, or
+        ``None`` when the backend has none (then callers must read to know)."""
+        return None
+
     async def user_for_token(self, token_sha256: str) -> int | None:
         """The user of a live token, or ``None``."""
         rows = await self._run(_TOKEN, (token_sha256,))
@@ -149,6 +154,16 @@ class SqliteHotReads(HotReads):
                     raise
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, parameters)
+
+    async def change_counter(self) -> int | None:
+        """``PRAGMA data_version`` of the event loop's connection: it moves when any other
+        connection, in any process, commits (this one only reads). Microseconds, no I/O
+        beyond the WAL index; ``None`` if SQLite is busy."""
+        try:
+            row = self._connection(0).execute("PRAGMA data_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return int(row[0])
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

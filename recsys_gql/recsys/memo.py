@@ -5,8 +5,14 @@ the arguments and the user's ratings. An entry is keyed by the user and the argu
 keeps the ratings it was computed from; a lookup must present the user's ratings as read
 from the database for this request, and it hits only when they are equal in full (a dict
 comparison, a few microseconds). A rating committed by any process or replica changes what
-the next request reads, so it misses and is computed afresh: the memo saves the engine's
-work, never the read that makes the answer current.
+the next request reads, so it misses and is computed afresh.
+
+The read itself can be skipped when the database can say it has not changed at all: SQLite
+keeps a counter (``PRAGMA data_version``) that moves whenever any other connection, in this
+process or another, commits. An entry remembers the counter read before its ratings were;
+while the counter still has that value, nothing was committed since, so the ratings are still
+those and the entry answers without reading them. Databases without such a counter
+(PostgreSQL here) always read and compare.
 
 Front ends ask for the same list again and again (a page shown, revisited, re-rendered); a
 hit skips the engine call and building the answer, most of a ``recommendations`` request's
@@ -24,10 +30,12 @@ MemoKey = tuple[Hashable, ...]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Entry(Generic[T]):
     ratings: Mapping[int, float]
     result: tuple[T, ...]
+    version: int | None
+    """The database's change counter read before ``ratings`` were (``None``: unknown)."""
 
 
 class RecommendationMemo(Generic[T]):
@@ -65,21 +73,43 @@ class RecommendationMemo(Generic[T]):
             explain_results,
         )
 
-    def get(self, key: MemoKey, ratings: Mapping[int, float]) -> tuple[T, ...] | None:
-        """The result stored under ``key`` if it was computed from exactly ``ratings``."""
+    def get_unchanged(self, key: MemoKey, version: int | None) -> tuple[T, ...] | None:
+        """The result stored under ``key`` if the database's change counter still has the
+        value its ratings were read under (never when ``version`` is ``None``). A ``None``
+        answer is not a miss: read the ratings and ask :meth:`get`."""
         entry = self._entries.get(key)
-        if entry is None or entry.ratings != ratings:
-            self.misses += 1
+        if version is None or entry is None or entry.version != version:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
         return entry.result
 
-    def put(self, key: MemoKey, ratings: Mapping[int, float], result: Sequence[T]) -> None:
-        """Keep ``result``, computed from ``ratings`` (the caller must not change either)."""
+    def get(
+        self, key: MemoKey, ratings: Mapping[int, float], version: int | None = None
+    ) -> tuple[T, ...] | None:
+        """The result stored under ``key`` if it was computed from exactly ``ratings``, read
+        after the change counter was ``version`` (which the entry then remembers)."""
+        entry = self._entries.get(key)
+        if entry is None or entry.ratings != ratings:
+            self.misses += 1
+            return None
+        entry.version = version
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry.result
+
+    def put(
+        self,
+        key: MemoKey,
+        ratings: Mapping[int, float],
+        result: Sequence[T],
+        version: int | None = None,
+    ) -> None:
+        """Keep ``result``, computed from ``ratings`` read after the change counter was
+        ``version`` (the caller must not change the ratings or the result)."""
         if self.size == 0:
             return
-        self._entries[key] = _Entry(ratings, tuple(result))
+        self._entries[key] = _Entry(ratings, tuple(result), version)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -180,3 +180,28 @@ async def test_a_read_that_finds_the_database_locked_waits_in_a_thread_not_on_th
         releaser.join()
     assert found[1][1] == 1.0  # the committed update, read once the lock was gone
     assert ticks >= 10
+
+
+async def test_the_change_counter_moves_with_every_commit_by_another_connection(
+    reads: HotReads, db_engine: AsyncEngine
+) -> None:
+    first = await reads.change_counter()
+    if not isinstance(reads, SqliteHotReads):
+        assert first is None  # no such counter: callers always read
+        return
+    assert first is not None
+    await reads.ratings_of_users([1])
+    assert await reads.change_counter() == first  # reading changes nothing
+    async with write_session(db_engine) as session:
+        await repo.upsert_rating(session, 1, 3, 2.0, NOW)
+    second = await reads.change_counter()
+    assert second not in (None, first)
+    path = make_url(db_engine.url).database
+    assert path is not None
+    other = sqlite3.connect(path)  # as another process would
+    try:
+        with other:
+            other.execute("UPDATE ratings SET rating = 1.5 WHERE user_id = 1 AND movie_id = 3")
+    finally:
+        other.close()
+    assert await reads.change_counter() not in (None, first, second)

@@ -62,3 +62,17 @@ def test_size_zero_keeps_nothing_and_a_negative_size_is_refused() -> None:
     assert memo.get(key(), RATINGS) is None
     with pytest.raises(ValueError, match="0 or more"):
         RecommendationMemo(-1)
+
+
+def test_an_unchanged_database_answers_without_the_ratings() -> None:
+    memo = RecommendationMemo(8)
+    memo.put(key(), RATINGS, result(1), version=41)
+    assert memo.get_unchanged(key(), 41) == tuple(result(1))
+    assert memo.get_unchanged(key(), 42) is None  # something was committed since
+    assert memo.get_unchanged(key(), None) is None  # a backend without a counter
+    assert memo.get_unchanged(key(user_id=8), 41) is None
+    # read again under 42 and found equal: the entry now vouches for 42
+    assert memo.get(key(), dict(RATINGS), version=42) == tuple(result(1))
+    assert memo.get_unchanged(key(), 42) == tuple(result(1))
+    assert memo.get_unchanged(key(), 41) is None
+    assert (memo.hits, memo.misses) == (3, 0)
