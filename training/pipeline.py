@@ -214,7 +214,7 @@ def train(
         )
         info["detail"] = (
             f"{type(index).__name__} ({index_spec.reason}), {index.ntotal:,} vectors, "
-            f"{graph.neighbors.shape[1]} neighbours each"
+            f"{graph.k} neighbours each"
         )
     with timer.stage("matrix") as info:
         matrix = rating_matrix(data.ratings, users, items)

@@ -232,6 +232,11 @@ class ContentGraph:
         """Number of movies in the graph."""
         return int(self.neighbors.shape[0])
 
+    @property
+    def k(self) -> int:
+        """Neighbours kept per movie."""
+        return int(self.neighbors.shape[1])
+
     @classmethod
     def build(cls, index: Any, embeddings: FloatMatrix, k: int) -> ContentGraph:
         """Search ``index`` for each movie's ``k`` nearest others (fewer in a tiny catalog):

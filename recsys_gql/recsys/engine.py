@@ -288,7 +288,7 @@ class Engine:
         it). An estimate for scheduling (worth a thread or not), not a bound."""
         seconds = (
             len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE
-            + n_ratings * int(self.graph.neighbors.shape[1]) * RECOMMEND_SECONDS_PER_NEIGHBOUR
+            + n_ratings * self.graph.k * RECOMMEND_SECONDS_PER_NEIGHBOUR
         )
         return 2 * seconds if explain_results else seconds
 
@@ -414,7 +414,7 @@ class Engine:
     def similar_from_graph(self, n: int) -> bool:
         """Whether :meth:`similar` answers ``n`` movies from the content graph (a lookup of
         microseconds) rather than by searching the index."""
-        return self.index_spec.kind == "flat" and n <= int(self.graph.neighbors.shape[1])
+        return self.index_spec.kind == "flat" and n <= self.graph.k
 
     def _search_similar(self, row: int, n: int) -> list[ScoredMovie]:
         """:meth:`similar` by a search of the index."""

@@ -113,7 +113,7 @@ def test_the_cost_estimate_grows_with_the_ratings_and_doubles_with_explanations(
     few = engine.recommend_cost(5, explain_results=False)
     many = engine.recommend_cost(500, explain_results=False)
     assert 0 < few < many
-    assert many - few == pytest.approx(495 * engine.graph.neighbors.shape[1] * 15e-9)
+    assert many - few == pytest.approx(495 * engine.graph.k * 15e-9)
     assert engine.recommend_cost(5) == pytest.approx(2 * few)
 
 
@@ -187,7 +187,7 @@ def test_similar_excludes_the_movie_and_refuses_unknown_ones(engine: Engine) -> 
 def test_similar_reads_the_graph_of_a_flat_index_as_a_search_would_answer(
     engine: Engine,
 ) -> None:
-    k = engine.graph.neighbors.shape[1]
+    k = engine.graph.k
     assert engine.index_spec.kind == "flat"
     assert engine.similar_from_graph(k)
     assert not engine.similar_from_graph(k + 1)
