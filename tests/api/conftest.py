@@ -17,11 +17,20 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from recsys_gql.api.context import Context
+from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.types import Recommendation, catalog_types
 from recsys_gql.app import create_app
+from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.loader import init_database
+from recsys_gql.db.models import Movie
+from recsys_gql.db.rating_writer import RatingWriter
+from recsys_gql.db.session import Database
+from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from tests.conftest import RealRun
 
@@ -177,3 +186,48 @@ def fresh_user() -> int:
 def schema_path() -> Path:
     """The committed SDL."""
     return Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+# --- executing the schema directly, without HTTP ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def engine(api_settings: Settings) -> Engine:
+    """The session's trained engine, loaded in this process."""
+    return Engine.load(api_settings.artifacts_dir / "current")
+
+
+def record_statements(database: Database) -> list[str]:
+    """Every SQL statement ``database`` runs from now on, through SQLAlchemy or the SQLite hot
+    reads (the list fills as they run)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    if isinstance(database.reads, SqliteHotReads):
+        database.reads.trace = statements.append
+    return statements
+
+
+def direct_context(
+    settings: Settings,
+    engine: Engine,
+    database: Database,
+    catalog: dict[int, Movie],
+    memo: RecommendationMemo[Recommendation] | None = None,
+) -> Context:
+    """A request's context as the app builds it, for ``schema.execute`` (no request or
+    response; fresh loaders; ``memo`` keeps nothing unless given)."""
+    return Context(
+        request=None,  # type: ignore[arg-type]
+        response=None,  # type: ignore[arg-type]
+        engine=engine,
+        database=database,
+        loaders=Loaders.create(database.reads, catalog),
+        catalog=catalog_types(catalog),
+        settings=settings,
+        rating_writer=RatingWriter(database),
+        recommendation_memo=RecommendationMemo(0) if memo is None else memo,
+    )

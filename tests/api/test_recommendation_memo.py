@@ -7,51 +7,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from sqlalchemy import event
-
-from recsys_gql.api.context import Context
-from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.types import Recommendation, catalog_types
+from recsys_gql.api.types import Recommendation
 from recsys_gql.db import repository as repo
 from recsys_gql.db.hot_reads import SqliteHotReads
-from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
-from tests.api.conftest import fresh_user
+from tests.api.conftest import direct_context, fresh_user, record_statements
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 QUERY = "query R($u: Int!) { recommendations(userId: $u, first: 10) { score movie { id } } }"
-
-
-@pytest.fixture(scope="module")
-def engine(api_settings: Settings) -> Engine:
-    return Engine.load(api_settings.artifacts_dir / "current")
 
 
 async def test_a_repeat_is_answered_from_the_memo_until_something_is_committed(
     api_settings: Settings, engine: Engine
 ) -> None:
     database = Database.open(api_settings.database_url)
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    statements = record_statements(database)
     has_counter = isinstance(database.reads, SqliteHotReads)
-    if has_counter:
-        database.reads.trace = statements.append
     memo: RecommendationMemo[Recommendation] = RecommendationMemo(16)
     schema = build_schema()
     user = fresh_user()
     try:
         async with database.sessions() as session:
-            movies = catalog_types(await all_movies(session))
+            catalog = await all_movies(session)
         async with database.write() as session:
             for movie in (1, 2355, 3114):
                 await repo.upsert_rating(session, user, movie, 5.0, NOW)
@@ -59,17 +41,7 @@ async def test_a_repeat_is_answered_from_the_memo_until_something_is_committed(
         async def ask() -> tuple[list[dict[str, Any]], int]:
             """The answer, and how many times the ratings were read for it."""
             statements.clear()
-            context = Context(
-                request=None,  # type: ignore[arg-type]
-                response=None,  # type: ignore[arg-type]
-                engine=engine,
-                database=database,
-                loaders=Loaders.create(database.reads, {}),
-                catalog=movies,
-                settings=api_settings,
-                rating_writer=RatingWriter(database),
-                recommendation_memo=memo,
-            )
+            context = direct_context(api_settings, engine, database, catalog, memo)
             result = await schema.execute(QUERY, {"u": user}, context_value=context)
             assert result.errors is None
             assert result.data is not None
