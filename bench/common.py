@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recsys_gql.artifacts import atomic_write_text
 
@@ -40,4 +43,19 @@ def machine_info() -> JsonDict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "python": platform.python_version(),
+    }
+
+
+def latency_summary(seconds: Sequence[float], digits: int = 3) -> JsonDict:
+    """Call count and p50/p90/p99/mean/max of call durations, in milliseconds rounded to
+    ``digits`` decimals."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {
+        "calls": int(ms.size),
+        "p50_ms": round(float(p50), digits),
+        "p90_ms": round(float(p90), digits),
+        "p99_ms": round(float(p99), digits),
+        "mean_ms": round(float(ms.mean()), digits),
+        "max_ms": round(float(ms.max()), digits),
     }

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import latency_summary, write_json_atomic
 from bench.common import machine_info as shared_machine_info
-from bench.common import write_json_atomic
 from recsys_gql.errors import RecsysError
 from recsys_gql.recsys.engine import Engine
 
@@ -119,20 +119,6 @@ def machine_info() -> JsonDict:
     }
 
 
-def summarise(seconds: Sequence[float]) -> JsonDict:
-    """p50/p90/p99/max/mean of call durations, in milliseconds."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {
-        "calls": int(ms.size),
-        "p50_ms": round(float(p50), 4),
-        "p90_ms": round(float(p90), 4),
-        "p99_ms": round(float(p99), 4),
-        "max_ms": round(float(ms.max()), 4),
-        "mean_ms": round(float(ms.mean()), 4),
-    }
-
-
 def time_calls(call: Callable[[int], object], calls: int, warmup: int = WARMUP_CALLS) -> JsonDict:
     """Warm up with ``warmup`` calls, then time ``call(i)`` for i in ``0..calls-1``."""
     for i in range(warmup):
@@ -143,7 +129,7 @@ def time_calls(call: Callable[[int], object], calls: int, warmup: int = WARMUP_C
         start = clock()
         call(i)
         durations.append(clock() - start)
-    return summarise(durations)
+    return latency_summary(durations, digits=4)
 
 
 def fold_in_requests(engine: Engine, count: int) -> list[tuple[int, dict[int, float]]]:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine_info, write_json_atomic
+from bench.common import latency_summary, machine_info, write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "scale_serve.json"
@@ -76,20 +76,6 @@ def rss_mb() -> dict[str, float]:
     return out
 
 
-def percentiles(seconds: list[float]) -> JsonDict:
-    """p50/p99/mean/max of durations, in milliseconds."""
-    ms = np.asarray(seconds) * 1000.0
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {
-        "calls": int(ms.size),
-        "p50_ms": round(float(p50), 3),
-        "p90_ms": round(float(p90), 3),
-        "p99_ms": round(float(p99), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-        "max_ms": round(float(ms.max()), 3),
-    }
-
-
 def timed(call: Callable[[int], object], calls: int, warmup: int = 10) -> JsonDict:
     """Warm up, then time ``call(i)`` one call at a time."""
     for i in range(warmup):
@@ -99,7 +85,7 @@ def timed(call: Callable[[int], object], calls: int, warmup: int = 10) -> JsonDi
         start = time.perf_counter()
         call(i)
         spent.append(time.perf_counter() - start)
-    return percentiles(spent)
+    return latency_summary(spent)
 
 
 def dir_bytes(directory: Path) -> JsonDict:
@@ -317,7 +303,7 @@ def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
         examined.append(fast.examined)
         same = np.array_equal(fast.rows, dense.rows) and np.array_equal(fast.score, dense.score)
         mismatches += not same
-    out["recommend_parts"] = {k: percentiles(v) for k, v in parts.items()}
+    out["recommend_parts"] = {k: latency_summary(v) for k, v in parts.items()}
     out["blend_examined_movies"] = {
         "p50": int(np.percentile(examined, 50)),
         "max": int(max(examined)),
@@ -367,7 +353,7 @@ def _query_latency(index: Any, queries: np.ndarray, k: int) -> tuple[JsonDict, n
             found[i] = hits[0]
     finally:
         faiss.omp_set_num_threads(threads)
-    return percentiles(spent), found
+    return latency_summary(spent), found
 
 
 def _recall(found: np.ndarray, exact: np.ndarray, rows: np.ndarray, k: int = 10) -> float:
