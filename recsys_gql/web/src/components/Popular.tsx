@@ -4,6 +4,7 @@ import { useQuery } from "../hooks";
 import { HOME } from "../operations";
 import { useSession } from "../session";
 import { ErrorNotice } from "./ErrorNotice";
+import { GenreSelect } from "./GenreSelect";
 import { MovieCard } from "./MovieCard";
 
 export function Popular({
@@ -33,17 +34,13 @@ export function Popular({
           Rate a few you have seen (half stars are fine); “For you” changes after each one.
         </p>
       )}
-      <label>
-        Popular in{" "}
-        <select value={genre} onChange={(event) => setGenre(event.currentTarget.value)}>
-          <option value="">all genres</option>
-          {genres.map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <GenreSelect
+        label="Popular in"
+        anyLabel="all genres"
+        genres={genres}
+        value={genre}
+        onChange={setGenre}
+      />
       <ErrorNotice problem={problem} onRetry={reload} />
       {loading && !data && <p>Loading…</p>}
       <ul class="cards grid" aria-label="Popular movies">

@@ -4,6 +4,7 @@ import type { Problem } from "../client";
 import { useApi } from "../hooks";
 import { DESCRIPTION_SEARCH, TITLE_SEARCH } from "../operations";
 import { ErrorNotice } from "./ErrorNotice";
+import { GenreSelect } from "./GenreSelect";
 import { MovieCard, type MovieSummary } from "./MovieCard";
 
 type Mode = "title" | "description";
@@ -120,17 +121,13 @@ export function Search({ genres }: { genres: string[] }) {
             />{" "}
             by description
           </label>
-          <label>
-            Genre{" "}
-            <select value={genre} onChange={(event) => setGenre(event.currentTarget.value)}>
-              <option value="">any</option>
-              {genres.map((name) => (
-                <option key={name} value={name}>
-                  {name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <GenreSelect
+            label="Genre"
+            anyLabel="any"
+            genres={genres}
+            value={genre}
+            onChange={setGenre}
+          />
         </fieldset>
       </form>
       <ErrorNotice problem={problem} onRetry={() => void run()} />
