@@ -96,7 +96,8 @@ async def recommendations(
     explain = asks_for(info, "explanation")
     memo = info.context.recommendation_memo
     key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
-    version = await info.context.database.reads.change_counter()  # before the ratings
+    # read before the ratings; not at all when the memo keeps nothing
+    version = await info.context.database.reads.change_counter() if memo.size else None
     known = memo.get_unchanged(key, version)
     if known is not None:  # nothing committed since that answer's ratings were read
         return list(known)
