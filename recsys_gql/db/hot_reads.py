@@ -190,8 +190,9 @@ class EngineHotReads(HotReads):
         """Nothing of its own: the engine's pool is disposed with the engine."""
 
 
-def hot_reads_for(engine: AsyncEngine, busy_timeout_ms: int) -> HotReads:
-    """:class:`SqliteHotReads` for a SQLite file, else :class:`EngineHotReads`."""
+def sqlite_file(engine: AsyncEngine) -> Path | None:
+    """The database file of a SQLite ``engine``; ``None`` for an in-memory SQLite database or
+    another backend."""
     url = make_url(engine.url)
     database = url.database or ""
     is_file = (
@@ -200,6 +201,12 @@ def hot_reads_for(engine: AsyncEngine, busy_timeout_ms: int) -> HotReads:
         and not database.startswith("file:")
         and "mode=memory" not in database
     )
-    if is_file:
-        return SqliteHotReads(Path(database).expanduser(), busy_timeout_ms)
+    return Path(database).expanduser() if is_file else None
+
+
+def hot_reads_for(engine: AsyncEngine, busy_timeout_ms: int) -> HotReads:
+    """:class:`SqliteHotReads` for a SQLite file, else :class:`EngineHotReads`."""
+    path = sqlite_file(engine)
+    if path is not None:
+        return SqliteHotReads(path, busy_timeout_ms)
     return EngineHotReads(engine)

@@ -8,6 +8,11 @@ for the next one, which writes them all with two ``executemany`` statements; eac
 returns only after the transaction holding its rating has committed, so "saved" still means
 durable and visible to every reader, in this process or another.
 
+On a SQLite file a transaction runs on the event loop when the write lock is free
+(:mod:`recsys_gql.db.inline_writes`: no hop to the driver's thread, where it took a dozen,
+each waiting for the GIL); when another connection holds the lock it goes through SQLAlchemy
+as before.
+
 A failed batch (which validated input should never produce) is retried one rating per
 transaction, so one bad rating fails alone and never takes others with it.
 """
@@ -80,6 +85,9 @@ class RatingWriter:
                     _settle(pending, None)
 
     async def _write(self, rows: list[Rating]) -> None:
+        inline = self.database.inline_writes
+        if inline is not None and inline.try_upsert_ratings(rows):
+            return  # committed on the loop (SQLite file, write lock free)
         async with self.database.write_connection() as connection:
             await repo.upsert_ratings(connection, rows)
 

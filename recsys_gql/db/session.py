@@ -58,7 +58,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from recsys_gql.db.hot_reads import HotReads, hot_reads_for
+from recsys_gql.db.hot_reads import HotReads, hot_reads_for, sqlite_file
+from recsys_gql.db.inline_writes import SqliteInlineWrites
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -249,12 +250,22 @@ class Database:
     sessions: async_sessionmaker[AsyncSession]
     reads: HotReads
     """The reads on every request's hot path, without an ORM session."""
+    inline_writes: SqliteInlineWrites | None = None
+    """Rating upserts on the event loop (a SQLite file only; see
+    :mod:`recsys_gql.db.inline_writes`)."""
 
     @classmethod
     def open(cls, url: str | URL, **engine_options: Any) -> Database:
-        """:func:`create_db_engine`, :func:`session_factory` and the hot-path reads."""
+        """:func:`create_db_engine`, :func:`session_factory`, the hot-path reads and, for a
+        SQLite file, the inline rating writes."""
         engine = create_db_engine(url, **engine_options)
-        return cls(engine, session_factory(engine), hot_reads_for(engine, BUSY_TIMEOUT_MS))
+        path = sqlite_file(engine)
+        return cls(
+            engine,
+            session_factory(engine),
+            hot_reads_for(engine, BUSY_TIMEOUT_MS),
+            SqliteInlineWrites(path) if path is not None else None,
+        )
 
     def write(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session in one write transaction (see :func:`write_session`)."""
@@ -269,4 +280,6 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         self.reads.close()
+        if self.inline_writes is not None:
+            self.inline_writes.close()
         await self.engine.dispose()

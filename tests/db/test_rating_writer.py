@@ -4,6 +4,7 @@ the last of two ratings of one movie wins, and a bad rating fails alone."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from recsys_gql.db import repository as repo
-from recsys_gql.db.hot_reads import hot_reads_for
+from recsys_gql.db.hot_reads import hot_reads_for, sqlite_file
+from recsys_gql.db.inline_writes import SqliteInlineWrites
 from recsys_gql.db.loader import InitResult
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import BUSY_TIMEOUT_MS, AsyncSession, Database
@@ -22,16 +24,28 @@ from recsys_gql.db.session import BUSY_TIMEOUT_MS, AsyncSession, Database
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlalchemy", "inline"])
 def database(
-    db_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], loaded: InitResult
+    request: pytest.FixtureRequest,
+    db_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    loaded: InitResult,
 ) -> Iterator[Database]:
-    """The loaded tiny dataset (the engine itself is disposed by its fixture)."""
-    opened = Database(db_engine, sessions, hot_reads_for(db_engine, BUSY_TIMEOUT_MS))
+    """The loaded tiny dataset, written through SQLAlchemy only or, on a SQLite file, on the
+    event loop first (the engine itself is disposed by its fixture)."""
+    inline = None
+    if request.param == "inline":
+        path = sqlite_file(db_engine)
+        if path is None:
+            pytest.skip("inline writes exist for a SQLite file only")
+        inline = SqliteInlineWrites(path)
+    opened = Database(db_engine, sessions, hot_reads_for(db_engine, BUSY_TIMEOUT_MS), inline)
     try:
         yield opened
     finally:
         opened.reads.close()
+        if inline is not None:
+            inline.close()
 
 
 async def test_concurrent_ratings_share_transactions_and_all_land(
@@ -97,3 +111,26 @@ async def test_upsert_ratings_needs_a_write_connection(db_engine: AsyncEngine) -
     async with db_engine.connect() as connection:
         with pytest.raises(RuntimeError, match="write_connection"):
             await repo.upsert_ratings(connection, [])
+
+
+async def test_a_locked_database_is_waited_for_not_refused(database: Database) -> None:
+    """Another connection holds the write lock: the rating waits for it (off the loop) and
+    lands once it is released."""
+    path = sqlite_file(database.engine)
+    if path is None:
+        pytest.skip("SQLite's file lock; PostgreSQL locks rows")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    writer = RatingWriter(database)
+    try:
+        row = await asyncio.wait_for(writer.upsert(300, 2, 2.0, T0), timeout=10)
+        assert not other.in_transaction  # it had to wait for the release
+    finally:
+        release.cancel()
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+        await writer.close()
+    assert row.rating == 2.0
+    assert await database.reads.ratings_of_users([300]) == {300: {2: 2.0}}
