@@ -129,6 +129,36 @@ class RecsysGraphQL(GraphQL[Context, None]):
         return graphiql_response(request)  # served locally, never from unpkg.com
 
 
+YOUNG_GC_THRESHOLD = 20_000
+"""Net allocations between two young-generation collections while serving (CPython's default
+is 700). Requests leave reference cycles behind; collected young, they cost little, but with
+the default many are still in flight at a young collection, get promoted, and die in the old
+generation, whose full passes then stall every request in flight. Measured in-process over
+12,000 requests at 32 in flight after a warm-up (collector time per request, longest full
+pass among them):
+
+=========================== =================== =======================
+threshold                   every answer        ``{ __typename }``
+                            computed
+=========================== =================== =======================
+700 (default)               0.39 ms, 115 ms     0.014 ms, none
+2,000                       0.28 ms, 123 ms     0.022 ms, none
+5,000                       0.25 ms, 94 ms      0.034 ms, none
+20,000                      0.24 ms, none       0.045 ms, none
+=========================== =================== =======================
+
+(The cheapest request pays 0.03 ms more: a young generation of 20,000 objects no longer fits
+in the cache.)"""
+
+
+def tune_collector() -> tuple[int, int, int]:
+    """Raise the young generation's threshold to :data:`YOUNG_GC_THRESHOLD`; returns the
+    previous thresholds, for ``gc.set_threshold(*previous)`` on shutdown."""
+    previous = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *previous[1:])
+    return previous
+
+
 def freeze_heap() -> None:
     """Exempt everything allocated so far (the catalog, the schema, the search model and the
     libraries behind them) from the garbage collector's full passes.
@@ -162,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         database = Database.open(settings.database_url)
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
+        gc_thresholds: tuple[int, int, int] | None = None
         rating_writer = RatingWriter(database)
         memo: RecommendationMemo[Recommendation] = RecommendationMemo(
             settings.recommendation_memo_size
@@ -176,6 +207,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 warm_up.add_done_callback(_report_warm_up)
             movie_types = catalog_types(catalog)
             freeze_heap()
+            gc_thresholds = tune_collector()
             yield {
                 "engine": engine,
                 "database": database,
@@ -196,6 +228,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await database.dispose()
             log.info("recommendation memo: %d hits, %d misses", memo.hits, memo.misses)
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
+            if gc_thresholds is not None:
+                gc.set_threshold(*gc_thresholds)
 
     graphql = RecsysGraphQL(
         build_schema(settings),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from recsys_gql.app import YOUNG_GC_THRESHOLD
 from recsys_gql.cli import main
 from recsys_gql.settings import Settings
 from tests.api.conftest import running
@@ -56,8 +57,11 @@ def test_a_started_app_exempts_its_long_lived_objects_from_collection(
 ) -> None:
     gc.unfreeze()  # another app of this test session may have frozen its own
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     with running(api_settings) as server:
         assert server.graphql("{ __typename }")["data"] == {"__typename": "Query"}
         # the catalog, the schema, the engine: far more than serving allocates per request
         assert gc.get_freeze_count() > 100_000
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *before[1:])
     assert gc.get_freeze_count() == 0  # given back to the collector on shutdown
+    assert gc.get_threshold() == before
