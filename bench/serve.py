@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m bench.serve [--duration 10] [--connections 32] [--workers 1] [--no-two-workers]
-                          [--out bench/results/serve.json]
+                          [--repeat 1] [--out bench/results/serve.json]
 
 What it does:
 
@@ -56,6 +56,14 @@ What it does:
      error. Every acknowledged write is recorded; once the server has stopped, the SQLite file
      is read back and each acknowledged write must be there with its rating, and the table
      must hold exactly the loaded rows plus rows of the users the benchmark signed up.
+
+   **Repeats.** ``--repeat N`` records N runs of each operation, in rounds over all the
+   operations (a machine that slows down for a while then weighs on every operation alike;
+   the warm-up precedes the first round only). Each operation reports the median of each rate
+   and latency over its runs, the worst ``max``, and the sum of every count and error, with
+   every run's figures under ``runs``. On a shared virtual machine whose speed drifts (the
+   same code measured 461-832 ``recommendations``/s in consecutive runs) one run is an
+   anecdote.
 
    Errors counted per operation: non-2xx answers (429 counted apart as ``rate_limited``),
    bodies with GraphQL ``errors``, bodies without the expected payload, socket errors,
@@ -1210,6 +1218,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per operation")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--warmup", type=int, default=2, help="unrecorded seconds before each")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="recorded runs per operation, taken in rounds over all the operations; the "
+        "figures are each measure's median over the runs, errors their sum (default 1)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
         "--workers",
@@ -1243,6 +1258,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--connections must be 1-{MAX_LANES}")
         if not 0 <= args.warmup <= 60:
             parser.error("--warmup must be 0-60 seconds")
+        if not 1 <= args.repeat <= 9:
+            parser.error("--repeat must be 1-9")
         if not 1 <= args.threads <= args.connections:
             parser.error("--threads must be 1..connections")
         if not 1 <= args.workers <= 64:
@@ -1258,6 +1275,50 @@ def choose_tool(preference: str) -> tuple[str, str | None]:
     if preference in ("auto", "wrk") and wrk is not None:
         return "wrk", wrk
     return "httpx", None
+
+
+MEDIAN_FIGURES = ("req_per_s", "p50_ms", "p90_ms", "p99_ms", "mean_ms")
+"""Figures reported as their median over the recorded runs of an operation."""
+SUMMED_FIGURES = ("requests", "duration_s", "warmup_errors", "acknowledged_writes", "write_users")
+"""Counts reported as their sum over the runs."""
+
+
+def combine_runs(runs: Sequence[JsonDict]) -> JsonDict:
+    """One operation's figures from its recorded runs (see ``--repeat``): the median of each
+    rate and latency, the largest ``max_ms``, the sums of the counts and of each kind of
+    error, the other fields of the median-throughput run, and every run's main figures
+    under ``runs``. One run is returned as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    by_rate = sorted(runs, key=lambda run: run["req_per_s"])
+    combined: JsonDict = dict(by_rate[(len(runs) - 1) // 2])
+    for key in MEDIAN_FIGURES:
+        combined[key] = round(float(np.median([run[key] for run in runs])), 3)
+    combined["max_ms"] = max(run["max_ms"] for run in runs)
+    for key in SUMMED_FIGURES:
+        values = [run[key] for run in runs]
+        combined[key] = None if None in values else round(sum(values), 3)
+    errors: dict[str, int] = {}
+    for run in runs:
+        for kind, count in run["errors"].items():
+            errors[kind] = errors.get(kind, 0) + count
+    combined["errors"] = errors
+    combined["runs"] = [
+        {
+            key: run[key]
+            for key in (
+                "req_per_s",
+                "p50_ms",
+                "p99_ms",
+                "max_ms",
+                "server_cpu_percent",
+                "other_cpu_percent",
+            )
+        }
+        | {"errors": sum(run["errors"].values())}
+        for run in runs
+    ]
+    return combined
 
 
 @dataclass
@@ -1299,8 +1360,13 @@ class Runner:
                 verification[op.name] = check
                 if not check["ok"]:
                     print(f"{op.name}: verification failed: {check['problems'][0]}")
-            for op in ops:
-                results[op.name] = self.measure(server, op)
+            runs: dict[str, list[JsonDict]] = {op.name: [] for op in ops}
+            # Rounds over all the operations, not each operation's runs back to back: a
+            # machine that slows down for a while then weighs on every operation alike.
+            for round_index in range(self.args.repeat):
+                for op in ops:
+                    runs[op.name].append(self.measure(server, op, warm=round_index == 0))
+            results = {name: combine_runs(figures) for name, figures in runs.items()}
         for name, result in results.items():
             result["errors"]["verification_failures"] = len(verification[name]["problems"])
             result["errors"]["total"] = sum(v for k, v in result["errors"].items() if k != "total")
@@ -1353,12 +1419,12 @@ class Runner:
             workdir=self.workdir,
         )
 
-    def measure(self, server: Server, op: Operation) -> JsonDict:
-        """Warm up, then one recorded run of ``op``; its figures as JSON. Acknowledged writes
-        (of both runs) are added to ``acked``."""
+    def measure(self, server: Server, op: Operation, *, warm: bool = True) -> JsonDict:
+        """Warm up (when ``warm``), then one recorded run of ``op``; its figures as JSON.
+        Acknowledged writes (of both runs) are added to ``acked``."""
         args = self.args
         warmup_errors = 0
-        if args.warmup > 0:
+        if warm and args.warmup > 0:
             warm = self.load(
                 server, op.for_warmup(), args.warmup, self.sign_up(server, op), "warmup"
             )
@@ -1551,6 +1617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "repeat": args.repeat,
             "connections": args.connections,
             "request_timeout_s": REQUEST_TIMEOUT_S,
             "workers": args.workers,
