@@ -1,11 +1,15 @@
-"""``bench.serve --repeat``: how an operation's recorded runs become its reported figures."""
+"""``bench.serve --repeat``: how an operation's recorded runs become its reported figures; and
+``bench.asgi_floor``'s app and its reading of ``wrk``."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 
+from bench.asgi_floor import app, parse_wrk
 from bench.serve import combine_runs, parse_args
 
 
@@ -60,3 +64,48 @@ def test_repeat_is_bounded() -> None:
     assert parse_args(["--repeat", "3"]).repeat == 3
     with pytest.raises(SystemExit):
         parse_args(["--repeat", "0"])
+
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:40000/graphql
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    31.20ms   12.01ms 180.00ms   97.00%
+  Latency Distribution
+     50%  850.00us
+     75%   30.98ms
+     90%   31.86ms
+     99%    1.05s
+  10783 requests in 10.00s, 1.53MB read
+Requests/sec:   1078.29
+Transfer/sec:    156.55KB
+"""
+
+
+def test_the_floor_reads_rate_and_percentiles_from_wrk_in_milliseconds() -> None:
+    assert parse_wrk(WRK_OUTPUT) == {
+        "req_per_s": 1078.29,
+        "p50_ms": 0.85,
+        "p75_ms": 30.98,
+        "p90_ms": 31.86,
+        "p99_ms": 1050.0,
+        "socket_errors": None,
+    }
+    with pytest.raises(RuntimeError, match="unexpected wrk output"):
+        parse_wrk("connection refused")
+
+
+async def test_the_floor_app_answers_after_its_busy_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_FLOOR_BUSY_MS", "20")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    start = time.perf_counter()
+    await app({"type": "http"}, receive, send)
+    assert time.perf_counter() - start >= 0.02
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"]) == {"data": {"__typename": "Query"}}
