@@ -83,7 +83,7 @@ bench-engine: install train
 	$(BIN)/python -m bench.engine
 
 bench-serve: install train
-	$(BIN)/python -m bench.serve
+	$(BIN)/python -m bench.serve --repeat 3
 
 bench-embed: install data
 	$(BIN)/python -m bench.embed
