@@ -2,7 +2,11 @@
 
 Reads use ordinary sessions from :func:`session_factory`. **Every write goes through**
 :func:`write_session` (or :func:`write_connection` for Core/DDL work); the repository's write
-functions refuse a session that did not come from it.
+functions refuse a session that did not come from it. The one exception: on a SQLite file,
+:class:`~recsys_gql.db.rating_writer.RatingWriter` first offers each batch of ratings to
+:class:`~recsys_gql.db.inline_writes.SqliteInlineWrites`, which commits it on the event loop
+with its own ``BEGIN IMMEDIATE`` only if the write lock is free at that instant (it never
+waits), and otherwise hands it back for :func:`write_connection`.
 
 SQLite write safety
 -------------------
