@@ -224,7 +224,7 @@ class Rating:
     movie_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: models.Rating) -> Rating:
+    def from_row(cls, row: models.Rating | models.RatingRecord) -> Rating:
         """From a database row."""
         return cls(
             rating=row.rating, rated_at=row.rated_at, user_id=row.user_id, movie_id=row.movie_id

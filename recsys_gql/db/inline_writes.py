@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite
 
-from recsys_gql.db.models import Rating, User
+from recsys_gql.db.models import Rating, RatingRecord, User
 
 log = logging.getLogger("recsys_gql.db")
 
@@ -104,7 +104,7 @@ class SqliteInlineWrites:
             self._connection = connection
         return self._connection
 
-    def try_upsert_ratings(self, rows: Sequence[Rating]) -> bool:
+    def try_upsert_ratings(self, rows: Sequence[Rating | RatingRecord]) -> bool:
         """Upsert ``rows`` (creating their users) in one committed transaction, in order, so a
         later rating of the same movie by the same user wins. ``False`` when nothing was
         written: the database was busy, or SQLite refused the batch (a constraint, say; logged),

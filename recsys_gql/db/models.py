@@ -8,6 +8,7 @@ see :class:`UTCDateTime`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,16 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ApiToken", "DatasetInfo", "Movie", "Rating", "UTCDateTime", "User", "fold_title"]
+__all__ = [
+    "ApiToken",
+    "DatasetInfo",
+    "Movie",
+    "Rating",
+    "RatingRecord",
+    "UTCDateTime",
+    "User",
+    "fold_title",
+]
 
 RATING_MIN = 0.5
 RATING_MAX = 5.0
@@ -117,6 +127,18 @@ class Rating(SQLModel, table=True):
     rating: float = Field(nullable=False)
     """0.5-5.0 (a CHECK constraint enforces the range in the database)."""
     rated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRecord:
+    """A rating's values without the ORM's bookkeeping, as ``rateMovie`` writes them: building
+    a :class:`Rating` table object (SQLModel's validation, SQLAlchemy's instance state) cost
+    about 6% of a ``rateMovie`` request (cProfile, in-process)."""
+
+    user_id: int
+    movie_id: int
+    rating: float
+    rated_at: datetime
 
 
 class DatasetInfo(SQLModel, table=True):

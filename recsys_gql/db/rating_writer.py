@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recsys_gql.db import repository as repo
-from recsys_gql.db.models import Rating
+from recsys_gql.db.models import RatingRecord
 from recsys_gql.db.session import Database
 
 log = logging.getLogger("recsys_gql.db")
@@ -36,8 +36,8 @@ MAX_BATCH = 256
 
 @dataclass(frozen=True)
 class _Pending:
-    rating: Rating
-    done: asyncio.Future[Rating]
+    rating: RatingRecord
+    done: asyncio.Future[RatingRecord]
 
 
 class RatingWriter:
@@ -48,10 +48,12 @@ class RatingWriter:
         self._pending: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
 
-    async def upsert(self, user_id: int, movie_id: int, rating: float, now: datetime) -> Rating:
+    async def upsert(
+        self, user_id: int, movie_id: int, rating: float, now: datetime
+    ) -> RatingRecord:
         """Store the rating (creating the user if new); returns once it is committed."""
-        row = Rating(user_id=user_id, movie_id=movie_id, rating=float(rating), rated_at=now)
-        done: asyncio.Future[Rating] = asyncio.get_running_loop().create_future()
+        row = RatingRecord(user_id, movie_id, float(rating), now)
+        done: asyncio.Future[RatingRecord] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(row, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
@@ -84,7 +86,7 @@ class RatingWriter:
                 for pending in batch:
                     _settle(pending, None)
 
-    async def _write(self, rows: list[Rating]) -> None:
+    async def _write(self, rows: list[RatingRecord]) -> None:
         inline = self.database.inline_writes
         if inline is not None and inline.try_upsert_ratings(rows):
             return  # committed on the loop (SQLite file, write lock free)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel, col, select
 
 from recsys_gql.db.ids import chunks, unique
-from recsys_gql.db.models import ApiToken, Movie, Rating, User, fold_title
+from recsys_gql.db.models import ApiToken, Movie, Rating, RatingRecord, User, fold_title
 from recsys_gql.db.session import AsyncSession, is_write_session, write_connection
 
 __all__ = [
@@ -258,7 +258,9 @@ async def upsert_rating(
     return row  # what the upsert stored: both its columns are set from these values
 
 
-async def upsert_ratings(connection: AsyncConnection, rows: Sequence[Rating]) -> None:
+async def upsert_ratings(
+    connection: AsyncConnection, rows: Sequence[Rating | RatingRecord]
+) -> None:
     """:func:`upsert_rating` for many ratings at once, in order (a later rating of the same
     movie by the same user wins), with two ``executemany`` statements. Must run inside
     ``write_connection``."""
@@ -268,7 +270,7 @@ async def upsert_ratings(connection: AsyncConnection, rows: Sequence[Rating]) ->
         await _upsert(connection, rows)
 
 
-async def _upsert(connection: AsyncConnection, rows: Sequence[Rating]) -> None:
+async def _upsert(connection: AsyncConnection, rows: Sequence[Rating | RatingRecord]) -> None:
     insert = _dialect_insert(connection.dialect.name)
     users = {row.user_id: row.rated_at for row in rows}
     await connection.execute(

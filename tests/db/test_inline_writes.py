@@ -17,7 +17,7 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.hot_reads import sqlite_file
 from recsys_gql.db.inline_writes import SqliteInlineWrites
 from recsys_gql.db.loader import init_database
-from recsys_gql.db.models import Rating
+from recsys_gql.db.models import RatingRecord
 from recsys_gql.db.session import AsyncSession, create_db_engine, session_factory, write_connection
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -59,10 +59,9 @@ def _raw(path: Path, user_id: int) -> list[tuple[int, float, str]]:
         ).fetchall()
 
 
-def _rows(user_id: int, ratings: list[tuple[int, float]], at: datetime = T0) -> list[Rating]:
+def _rows(user_id: int, ratings: list[tuple[int, float]], at: datetime = T0) -> list[RatingRecord]:
     return [
-        Rating(user_id=user_id, movie_id=m, rating=r, rated_at=at + timedelta(seconds=i))
-        for i, (m, r) in enumerate(ratings)
+        RatingRecord(user_id, m, r, at + timedelta(seconds=i)) for i, (m, r) in enumerate(ratings)
     ]
 
 
