@@ -1,8 +1,9 @@
 """One concern: give every error an ``extensions.code`` and mask the unexpected ones.
 
 Domain errors (:class:`~recsys_gql.errors.RecsysError`) keep their message and carry their
-code (and ``field`` where there is one); parse and validation errors are
-``GRAPHQL_VALIDATION_FAILED``; anything else becomes "Unexpected error." with code
+code (and ``field`` where there is one); syntax errors (a document over the token limit
+included) are ``GRAPHQL_PARSE_FAILED`` and validation errors ``GRAPHQL_VALIDATION_FAILED``;
+anything else becomes "Unexpected error." with code
 ``INTERNAL_SERVER_ERROR`` and is logged with its traceback, so no internals reach a client.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from recsys_gql.errors import InvalidArgument, RecsysError
@@ -27,6 +28,9 @@ def _coded(error: GraphQLError) -> GraphQLError:
         if isinstance(original, InvalidArgument):
             extensions["field"] = original.field
         message = original.message
+    elif isinstance(error, GraphQLSyntaxError):
+        extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
+        message = error.message
     elif original is None:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
         message = error.message

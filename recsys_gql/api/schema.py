@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 
 from recsys_gql.api.errors import ErrorCodes
-from recsys_gql.api.hardening import limit_extensions, schema_config
+from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
 from recsys_gql.api.throttling import Throttling
@@ -22,7 +22,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         config=schema_config(settings),
         extensions=[
-            lambda: ParserCache(maxsize=512),
+            lambda: ParserCacheKeepingErrors(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             *limit_extensions(settings),
             ErrorCodes,

@@ -76,6 +76,9 @@ def test_out_of_range_first_and_bad_cursors_are_coded_errors(api: Server) -> Non
     assert error_code(body) == "INVALID_ARGUMENT"
     body = api.graphql("{ movie(id: 1) { nope } }", status=400)
     assert error_code(body) == "GRAPHQL_VALIDATION_FAILED"
+    for broken in ("{ movie(id: 1) { title }", "{ " + "genres " * 2100 + "}"):  # > 2,000 tokens
+        body = api.graphql(broken, status=400)
+        assert error_code(body) == "GRAPHQL_PARSE_FAILED", body
 
 
 def test_genres_popular_similar_and_search(api: Server) -> None:

@@ -32,6 +32,9 @@ CORPUS: list[tuple[str, dict[str, object], int]] = [
     ("batched array", {"json": [{"query": "{ genres }"}, {"query": "{ genres }"}]}, 400),
     ("deep nesting", {"json": {"query": NESTED}}, 400),
     ("120 aliases", {"json": {"query": ALIASES}}, 400),
+    # one field 2,100 times: merged, so valid and cheap, but over the 2,000-token limit
+    ("2,100 tokens", {"json": {"query": "{ " + "genres " * 2100 + "}"}}, 400),
+    ("syntax error", {"json": {"query": "{ genres "}}, 400),
     ("huge Int", {"json": {"query": "{ movie(id: 99999999999999) { id } }"}}, 400),
     (
         "NaN variable",
@@ -63,6 +66,9 @@ def test_malformed_requests_get_a_4xx(
 ) -> None:
     response = httpx.post(f"{server.url}/graphql", timeout=30, **request_kwargs)  # type: ignore[arg-type]
     assert response.status_code == status, (name, response.text[:300])
+    if response.headers.get("content-type", "").startswith("application/json"):
+        for error in response.json()["errors"]:  # every refusal says why, in a code
+            assert error["extensions"]["code"], (name, error)
     assert "Traceback" not in response.text
     assert "sqlalchemy" not in response.text.lower()
 
@@ -125,14 +131,12 @@ def test_slow_requests_time_out(api_settings: Settings) -> None:
 def test_query_limits_keep_the_validation_cache_key_stable() -> None:
     """The validation cache is keyed by the rule classes; limiters rebuilt per request with
     fresh classes made every request miss it."""
-    from strawberry.extensions import AddValidationRules
-
-    from recsys_gql.api.hardening import limit_extensions
+    from recsys_gql.api.hardening import DocumentLimits, limit_extensions
 
     factories = limit_extensions(Settings())
     first = [f() for f in factories]
     second = [f() for f in factories]
-    rules_first = [e.validation_rules for e in first if isinstance(e, AddValidationRules)]
-    rules_second = [e.validation_rules for e in second if isinstance(e, AddValidationRules)]
+    rules_first = [e.validation_rules for e in first if isinstance(e, DocumentLimits)]
+    rules_second = [e.validation_rules for e in second if isinstance(e, DocumentLimits)]
     assert rules_first
     assert rules_first == rules_second
