@@ -49,6 +49,7 @@ def _coded(error: GraphQLError) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,
+        source=error.source,  # a syntax error has no nodes: its location comes from here
         positions=error.positions,
         path=error.path,
         extensions=extensions,

@@ -79,6 +79,7 @@ def test_out_of_range_first_and_bad_cursors_are_coded_errors(api: Server) -> Non
     for broken in ("{ movie(id: 1) { title }", "{ " + "genres " * 2100 + "}"):  # > 2,000 tokens
         body = api.graphql(broken, status=400)
         assert error_code(body) == "GRAPHQL_PARSE_FAILED", body
+        assert body["errors"][0]["locations"][0]["line"] == 1  # where it broke, for GraphiQL
 
 
 def test_genres_popular_similar_and_search(api: Server) -> None:
