@@ -60,6 +60,15 @@ _TOKEN = (
 )
 
 
+def is_busy(error: sqlite3.Error) -> bool:
+    """Whether ``error`` is SQLite finding the database locked by another connection
+    (``SQLITE_BUSY`` or ``SQLITE_LOCKED``, with any extended code): worth retrying where
+    waiting is allowed."""
+    return isinstance(error, sqlite3.OperationalError) and (
+        error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    )
+
+
 def _ratings(rows: Iterable[Any], wanted: Sequence[int]) -> RatingsByUser:
     found: RatingsByUser = {user_id: {} for user_id in wanted}
     for user_id, movie_id, rating in rows:
@@ -150,7 +159,7 @@ class SqliteHotReads(HotReads):
             try:
                 return self._connection(0).execute(sql, parameters).fetchall()
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                if not is_busy(exc):
                     raise
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._fetch, sql, parameters)

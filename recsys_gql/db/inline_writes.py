@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite
 
+from recsys_gql.db.hot_reads import is_busy
 from recsys_gql.db.models import Rating, RatingRecord, User
 
 log = logging.getLogger("recsys_gql.db")
@@ -53,13 +54,6 @@ _RATING = (
     "VALUES (?, ?, ?, ?) ON CONFLICT (user_id, movie_id) "
     "DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at"
 )
-_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _is_busy(error: sqlite3.Error) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and (
-        error.sqlite_errorcode & 0xFF in _BUSY_CODES
-    )
 
 
 def _timestamp_processor() -> Callable[[Any], Any]:
@@ -122,7 +116,7 @@ class SqliteInlineWrites:
         except sqlite3.Error as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            if not _is_busy(error):
+            if not is_busy(error):
                 log.warning("inline rating write refused (%s); retrying through SQLAlchemy", error)
             return False
         except BaseException:
