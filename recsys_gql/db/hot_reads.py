@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recsys_gql.db.ids import chunks, unique
 from recsys_gql.db.models import ApiToken, Rating
+from recsys_gql.db.urls import sqlite_file_path
 
 RatingsByUser = dict[int, dict[int, float]]
 StatsByMovie = dict[int, tuple[int, float | None]]
@@ -202,15 +203,7 @@ class EngineHotReads(HotReads):
 def sqlite_file(engine: AsyncEngine) -> Path | None:
     """The database file of a SQLite ``engine``; ``None`` for an in-memory SQLite database or
     another backend."""
-    url = make_url(engine.url)
-    database = url.database or ""
-    is_file = (
-        url.get_backend_name() == "sqlite"
-        and database not in ("", ":memory:")
-        and not database.startswith("file:")
-        and "mode=memory" not in database
-    )
-    return Path(database).expanduser() if is_file else None
+    return sqlite_file_path(make_url(engine.url))
 
 
 def hot_reads_for(engine: AsyncEngine, busy_timeout_ms: int) -> HotReads:

@@ -48,7 +48,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -64,6 +63,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from recsys_gql.db.hot_reads import HotReads, hot_reads_for, sqlite_file
 from recsys_gql.db.inline_writes import SqliteInlineWrites
+from recsys_gql.db.urls import is_sqlite_memory, sqlite_file_path
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -92,17 +92,11 @@ _LOCKS: WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]
 )
 
 
-def _is_memory(url: URL) -> bool:
-    database = url.database or ""
-    return database in ("", ":memory:") or "mode=memory" in database or ":memory:" in database
-
-
 def _prepare_sqlite_file(url: URL) -> None:
     """Create the folder of a SQLite database file if it does not exist yet."""
-    database = url.database or ""
-    if _is_memory(url) or database.startswith("file:"):
-        return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _install_sqlite_listeners(engine: AsyncEngine, *, memory: bool) -> None:
@@ -146,7 +140,7 @@ def create_db_engine(url: str | URL, **engine_options: Any) -> AsyncEngine:
     if backend == "sqlite":
         _prepare_sqlite_file(parsed)
         engine = create_async_engine(parsed, **engine_options)
-        _install_sqlite_listeners(engine, memory=_is_memory(parsed))
+        _install_sqlite_listeners(engine, memory=is_sqlite_memory(parsed))
         return engine
     if backend == "postgresql":
         options: dict[str, Any] = {"pool_pre_ping": True}
