@@ -181,6 +181,11 @@ def _report_warm_up(task: asyncio.Task[None]) -> None:
         log.info("search model loaded")
 
 
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """``uvloop`` or ``asyncio``: which event loop implementation runs the app."""
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the application (nothing is loaded until the lifespan starts)."""
     settings = settings or Settings()
@@ -201,7 +206,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await check_database(database, engine)
             async with database.sessions() as session:
                 catalog = await all_movies(session)
-            log.info("serving run %s, %d movies", engine.manifest.run_id, len(catalog))
+            log.info(
+                "serving run %s, %d movies, on %s",
+                engine.manifest.run_id,
+                len(catalog),
+                _loop_name(asyncio.get_running_loop()),
+            )
             if settings.preload_search_model:
                 warm_up = asyncio.create_task(run_in_threadpool(engine.warm_up_search))
                 warm_up.add_done_callback(_report_warm_up)

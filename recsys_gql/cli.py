@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from recsys_gql.errors import RecsysError
 from recsys_gql.settings import Settings
 
@@ -186,6 +188,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         workers=args.workers or settings.workers,
+        loop=settings.event_loop,
         log_level="info",
         log_config=_log_config(),
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
@@ -297,11 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting, named by its environment variable."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    problems = []
+    for item in error.errors():
+        name = f"{prefix}{item['loc'][0]}".upper() if item["loc"] else prefix.rstrip("_")
+        problems.append(f"{name}: {item['msg']} (got {item['input']!r})")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recsys-gql`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args, Settings()))
+        settings = Settings()
+    except ValidationError as exc:
+        for problem in settings_problems(exc):
+            print(f"recsys-gql: error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args, settings))
     except RecsysError as exc:
         print(f"recsys-gql: error: {exc.message}", file=sys.stderr)
         return 2

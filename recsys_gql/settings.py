@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     workers: int = 1
     """uvicorn worker processes (each loads its own engine)."""
 
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop ``recsys-gql serve`` runs each worker on. The standard library's by
+    default: under 32 connections uvloop answered a few requests per hundred many rounds late
+    (p99.9 of a do-nothing app ~200-400 ms against ~45 ms; ``python -m bench.asgi_floor``),
+    for no throughput gain once a request does real work."""
+
     rate_limit_reads: str = "30/minute"
     """Queries per client IP, moving window, in `limits` notation (``"30/minute"``)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from recsys_gql.app import YOUNG_GC_THRESHOLD
 from recsys_gql.cli import main
 from recsys_gql.settings import Settings
 from tests.api.conftest import running
+from tests.processes import served_process, wait_ready
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def test_serve_refuses_missing_artifacts(
@@ -65,3 +69,30 @@ def test_a_started_app_exempts_its_long_lived_objects_from_collection(
         assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *before[1:])
     assert gc.get_freeze_count() == 0  # given back to the collector on shutdown
     assert gc.get_threshold() == before
+
+
+@SQLITE_ONLY
+def test_serve_runs_on_the_configured_event_loop(api_settings: Settings, tmp_path: Path) -> None:
+    """The standard library's loop by default; ``RECSYS_GQL_EVENT_LOOP=uvloop`` picks uvloop."""
+    choices = {"default": {}, "uvloop": {"RECSYS_GQL_EVENT_LOOP": "uvloop"}}
+    logs = {name: tmp_path / f"{name}.log" for name in choices}
+    with ExitStack() as stack:
+        urls = [
+            stack.enter_context(
+                served_process(
+                    api_settings, {**env, "RECSYS_GQL_PRELOAD_SEARCH_MODEL": "false"}, logs[name]
+                )
+            )
+            for name, env in choices.items()
+        ]
+        wait_ready(urls, list(logs.values()))
+    assert "movies, on asyncio" in logs["default"].read_text()
+    assert "movies, on uvloop" in logs["uvloop"].read_text()
+
+
+def test_serve_refuses_an_unknown_event_loop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_EVENT_LOOP", "trio")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "RECSYS_GQL_EVENT_LOOP" in capsys.readouterr().err

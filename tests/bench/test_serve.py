@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.asgi_floor import app, parse_wrk
+from bench.asgi_floor import app, parse_wrk, summarise
 from bench.serve import combine_runs, parse_args
 
 
@@ -70,28 +70,43 @@ WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:40000/graphql
   1 threads and 32 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
     Latency    31.20ms   12.01ms 180.00ms   97.00%
-  Latency Distribution
-     50%  850.00us
-     75%   30.98ms
-     90%   31.86ms
-     99%    1.05s
   10783 requests in 10.00s, 1.53MB read
 Requests/sec:   1078.29
 Transfer/sec:    156.55KB
+floor-result {"requests": 10783, "duration_us": 10000000, "p50": 850, "p90": 31860, \
+"p99": 1050000, "p99_9": 1200000, "max": 1300500, "socket_errors": {"connect": 0, \
+"read": 0, "write": 0, "timeout": 0}}
 """
 
 
-def test_the_floor_reads_rate_and_percentiles_from_wrk_in_milliseconds() -> None:
+def test_the_floor_reads_rate_and_percentiles_in_milliseconds() -> None:
     assert parse_wrk(WRK_OUTPUT) == {
-        "req_per_s": 1078.29,
+        "req_per_s": 1078.3,
         "p50_ms": 0.85,
-        "p75_ms": 30.98,
         "p90_ms": 31.86,
         "p99_ms": 1050.0,
+        "p99_9_ms": 1200.0,
+        "max_ms": 1300.5,
         "socket_errors": None,
+    }
+    timeouts = WRK_OUTPUT.replace('"timeout": 0', '"timeout": 3')
+    assert parse_wrk(timeouts)["socket_errors"] == {
+        "connect": 0,
+        "read": 0,
+        "write": 0,
+        "timeout": 3,
     }
     with pytest.raises(RuntimeError, match="unexpected wrk output"):
         parse_wrk("connection refused")
+
+
+def test_the_floor_summary_is_the_median_run_and_the_worst_max() -> None:
+    runs = [
+        {"req_per_s": 900.0, "p99_ms": 40.0, "max_ms": 45.0, "socket_errors": None},
+        {"req_per_s": 1000.0, "p99_ms": 300.0, "max_ms": 400.0, "socket_errors": None},
+        {"req_per_s": 1100.0, "p99_ms": 42.0, "max_ms": 50.0, "socket_errors": None},
+    ]
+    assert summarise(runs) == {"req_per_s": 1000.0, "p99_ms": 42.0, "max_ms": 400.0}
 
 
 async def test_the_floor_app_answers_after_its_busy_time(monkeypatch: pytest.MonkeyPatch) -> None:
