@@ -77,8 +77,10 @@ What it does:
    p50/p90/p99/max latency, errors, the CPU use during each run — the server's (every process
    of it; per process when there are several), the load generator's, and the rest of the
    machine's (``other_cpu_percent``: when it is large, other jobs competed for the cores and
-   the figures understate the server) — the write check, and each target as met or missed;
-   then prints a table.
+   the figures understate the server; it includes ``steal_cpu_percent``, the time the
+   hypervisor gave this virtual machine's cores to others, and ``softirq_cpu_percent``,
+   mostly loopback networking) — the write check, and each target as met or missed; then
+   prints a table.
 
 Targets (from the brief): ``recommendations`` req/s ≥ 50 % of ``typename`` req/s (reported for
 both ``recommendations`` and ``recommendationsComputed``); p99 ≤ 50 ms at
@@ -597,9 +599,11 @@ def process_tree_cpu_seconds(root: int) -> dict[int, float]:
     return {pid: cpu[pid] for pid in sorted(tree)}
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds every core of the machine has spent busy since boot (``/proc/stat``: all
-    but idle and iowait); None if unknown."""
+def machine_cpu_seconds() -> dict[str, float] | None:
+    """CPU seconds every core of the machine has spent since boot (``/proc/stat``): ``busy``
+    (all but idle and iowait), and within it ``steal`` (time the hypervisor gave this virtual
+    machine's cores to others) and ``softirq`` (mostly loopback networking, charged to no
+    process); None if unknown."""
     try:
         first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
     except (OSError, IndexError):
@@ -607,7 +611,12 @@ def machine_busy_seconds() -> float | None:
     if first[0] != "cpu":
         return None
     ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    hertz = os.sysconf("SC_CLK_TCK")
+    return {
+        "busy": (sum(ticks) - ticks[3] - ticks[4]) / hertz,
+        "steal": ticks[7] / hertz,
+        "softirq": ticks[6] / hertz,
+    }
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> int | None:
@@ -1305,7 +1314,7 @@ def combine_runs(runs: Sequence[JsonDict]) -> JsonDict:
     combined["errors"] = errors
     combined["runs"] = [
         {
-            key: run[key]
+            key: run.get(key)
             for key in (
                 "req_per_s",
                 "p50_ms",
@@ -1313,6 +1322,7 @@ def combine_runs(runs: Sequence[JsonDict]) -> JsonDict:
                 "max_ms",
                 "server_cpu_percent",
                 "other_cpu_percent",
+                "steal_cpu_percent",
             )
         }
         | {"errors": sum(run["errors"].values())}
@@ -1435,9 +1445,9 @@ class Runner:
         load_before = load_average()
         cpu_before = process_tree_cpu_seconds(server.pid)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        busy_before = machine_busy_seconds()
+        machine_before = machine_cpu_seconds()
         result = self.load(server, op, args.duration, users, "run")
-        busy_after = machine_busy_seconds()
+        machine_after = machine_cpu_seconds()
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_after = process_tree_cpu_seconds(server.pid)
         load_after = load_average()
@@ -1452,11 +1462,15 @@ class Runner:
             children_before.ru_utime + children_before.ru_stime
         )
         client_cpu_percent = round(100 * client_cpu / result.duration_s, 1)
-        machine_busy = (
+        machine = (
             None
-            if busy_before is None or busy_after is None
-            else round(100 * (busy_after - busy_before) / result.duration_s, 1)
+            if machine_before is None or machine_after is None
+            else {
+                key: round(100 * (machine_after[key] - machine_before[key]) / result.duration_s, 1)
+                for key in machine_before
+            }
         )
+        machine_busy = None if machine is None else machine["busy"]
         # What the rest of the machine used meanwhile (other users' tests, ...): a sizeable
         # figure means the server and the load generator competed for the cores.
         other_cpu = (
@@ -1484,6 +1498,8 @@ class Runner:
             "client_cpu_percent": client_cpu_percent,
             "machine_cpu_busy_percent": machine_busy,
             "other_cpu_percent": other_cpu,
+            "steal_cpu_percent": None if machine is None else machine["steal"],
+            "softirq_cpu_percent": None if machine is None else machine["softirq"],
             "distinct_bodies": len(op.bodies) if op.bodies else None,
         }
         if len(by_process) > 1:
@@ -1495,7 +1511,8 @@ class Runner:
         print(
             f"{op.name} ({server.workers}w): {figures['req_per_s']} req/s, "
             f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
-            f"errors {result.error_total}, server cpu {server_cpu}%, other cpu {other_cpu}%"
+            f"errors {result.error_total}, server cpu {server_cpu}%, other cpu {other_cpu}% "
+            f"(steal {figures['steal_cpu_percent']}%)"
             + (f" {sorted(by_process.values(), reverse=True)}" if len(by_process) > 1 else "")
         )
         return figures
@@ -1621,6 +1638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "connections": args.connections,
             "request_timeout_s": REQUEST_TIMEOUT_S,
             "workers": args.workers,
+            "event_loop": Settings().event_loop,  # the servers inherit this environment
             "rate_limits": {
                 **limits,
                 "note": "RECSYS_GQL_RATE_LIMIT_READS/_WRITES/_STORAGE of every benchmark "

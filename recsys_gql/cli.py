@@ -161,11 +161,13 @@ def _log_config() -> dict[str, Any]:
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+    from contextlib import suppress
 
     import uvicorn
 
     from recsys_gql.db.session import Database
     from recsys_gql.readiness import StartupError, check_database, open_engine
+    from recsys_gql.serving import EVENT_LOOPS, serve
 
     async def preflight() -> None:
         engine = open_engine(settings)
@@ -182,19 +184,21 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     host, port = args.host or settings.host, args.port or settings.port
     print(f"GraphQL on http://{host}:{port}/graphql")
-    uvicorn.run(
+    config = uvicorn.Config(
         "recsys_gql.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=args.workers or settings.workers,
-        loop=settings.event_loop,
+        loop=EVENT_LOOPS[settings.event_loop],
         log_level="info",
         log_config=_log_config(),
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
         # uvicorn's own handling would trust any loopback peer.
         proxy_headers=False,
     )
+    with suppress(KeyboardInterrupt):
+        serve(config)
     return 0
 
 

@@ -7,6 +7,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 
 from recsys_gql.app import YOUNG_GC_THRESHOLD
@@ -72,9 +73,15 @@ def test_a_started_app_exempts_its_long_lived_objects_from_collection(
 
 
 @SQLITE_ONLY
-def test_serve_runs_on_the_configured_event_loop(api_settings: Settings, tmp_path: Path) -> None:
-    """The standard library's loop by default; ``RECSYS_GQL_EVENT_LOOP=uvloop`` picks uvloop."""
-    choices = {"default": {}, "uvloop": {"RECSYS_GQL_EVENT_LOOP": "uvloop"}}
+def test_serve_runs_workers_on_the_configured_event_loop(
+    api_settings: Settings, tmp_path: Path
+) -> None:
+    """The standard library's loop by default, here with two workers on one socket;
+    ``RECSYS_GQL_EVENT_LOOP=uvloop`` picks uvloop."""
+    choices = {
+        "default": {"RECSYS_GQL_WORKERS": "2"},
+        "uvloop": {"RECSYS_GQL_EVENT_LOOP": "uvloop"},
+    }
     logs = {name: tmp_path / f"{name}.log" for name in choices}
     with ExitStack() as stack:
         urls = [
@@ -86,7 +93,12 @@ def test_serve_runs_on_the_configured_event_loop(api_settings: Settings, tmp_pat
             for name, env in choices.items()
         ]
         wait_ready(urls, list(logs.values()))
-    assert "movies, on asyncio" in logs["default"].read_text()
+        for url in urls:
+            answer = httpx.post(f"{url}/graphql", json={"query": "{ movie(id: 1) { title } }"})
+            assert answer.json() == {"data": {"movie": {"title": "Toy Story"}}}
+    default = logs["default"].read_text()
+    assert "with 2 workers" in default
+    assert default.count("movies, on asyncio") == 2
     assert "movies, on uvloop" in logs["uvloop"].read_text()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.asgi_floor import app, parse_wrk, summarise
-from bench.serve import combine_runs, parse_args
+from bench.serve import combine_runs, machine_cpu_seconds, parse_args
 
 
 def _run(rate: float, p99: float, errors: int = 0, writes: int | None = None) -> dict[str, Any]:
@@ -124,3 +124,15 @@ async def test_the_floor_app_answers_after_its_busy_time(monkeypatch: pytest.Mon
     assert time.perf_counter() - start >= 0.02
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == {"data": {"__typename": "Query"}}
+
+
+def test_machine_cpu_counts_busy_time_with_steal_and_softirq_inside_it() -> None:
+    before = machine_cpu_seconds()
+    assert before is not None  # Linux: /proc/stat
+    assert before["busy"] >= before["steal"] + before["softirq"] >= 0
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # 0.3 s of this process's own CPU
+        pass
+    after = machine_cpu_seconds()
+    assert after is not None
+    assert after["busy"] - before["busy"] >= 0.25  # the clock ticks at 100 Hz
