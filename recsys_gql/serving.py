@@ -34,7 +34,11 @@ EVENT_LOOPS = {"asyncio": "recsys_gql.serving:OneAcceptEventLoop", "uvloop": "uv
 
 class OneAcceptEventLoop(asyncio.SelectorEventLoop):
     """The standard library's event loop, accepting at most one connection each time a
-    listening socket is readable (the selector reports it again while more are pending)."""
+    listening socket is readable (the selector reports it again while more are pending).
+
+    It narrows the private hook that ``asyncio``'s selector loop calls with its accept
+    batch size; ``tests/api/test_serving.py`` holds it to its effect, so a Python release
+    that changes the hook fails there rather than in production."""
 
     def _accept_connection(
         self,
