@@ -38,6 +38,7 @@ from typing import Any
 
 from bench.common import JsonDict, machine_info, write_json_atomic
 from bench.serve import free_port, load_average
+from recsys_gql.serving import uvicorn_loop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "asgi_floor.json"
@@ -112,7 +113,7 @@ def floor_server(loop: str, busy_ms: float) -> Iterator[int]:
     env = {**os.environ, "BENCH_FLOOR_BUSY_MS": str(busy_ms)}
     command = [
         sys.executable, "-m", "uvicorn", "bench.asgi_floor:app", "--host", "127.0.0.1",
-        "--port", str(port), "--loop", loop, "--http", "httptools",
+        "--port", str(port), "--loop", uvicorn_loop(loop, workers=1), "--http", "httptools",
     ]  # fmt: skip
     # the access log goes to a file, as recsys-gql serve's does
     with tempfile.TemporaryFile() as log:

@@ -167,7 +167,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from recsys_gql.db.session import Database
     from recsys_gql.readiness import StartupError, check_database, open_engine
-    from recsys_gql.serving import EVENT_LOOPS, serve
+    from recsys_gql.serving import serve, uvicorn_loop
 
     async def preflight() -> None:
         engine = open_engine(settings)
@@ -184,13 +184,14 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     host, port = args.host or settings.host, args.port or settings.port
     print(f"GraphQL on http://{host}:{port}/graphql")
+    workers = args.workers or settings.workers
     config = uvicorn.Config(
         "recsys_gql.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
-        workers=args.workers or settings.workers,
-        loop=EVENT_LOOPS[settings.event_loop],
+        workers=workers,
+        loop=uvicorn_loop(settings.event_loop, workers),
         log_level="info",
         log_config=_log_config(),
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;

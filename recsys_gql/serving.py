@@ -10,8 +10,9 @@ binds that socket itself, as a TCP socket.
 
 The workers share that socket, and asyncio's loop accepts every pending connection each time
 it finds the socket readable: 32 connections opened at once all went to one worker while the
-other idled. :class:`OneAcceptEventLoop` takes one per wake-up instead, so a worker busy with
-requests leaves the next connection to an idle one (as uvloop, and libuv under it, do).
+other idled. Workers therefore run :class:`OneAcceptEventLoop`, which takes one per wake-up,
+so a worker busy with requests leaves the next connection to an idle one (as uvloop, and
+libuv under it, do).
 Accepting fewer per wake-up did not cost clients that open a connection per request: one
 worker, ``Connection: close``, 32 at a time: 811-867 req/s against 853-855 with asyncio's
 batch accept (the 0.7 ms app of ``bench.asgi_floor``).
@@ -31,8 +32,16 @@ from uvicorn.supervisors import Multiprocess
 
 log = logging.getLogger("uvicorn.error")
 
-EVENT_LOOPS = {"asyncio": "recsys_gql.serving:OneAcceptEventLoop", "uvloop": "uvloop"}
-"""uvicorn's ``loop`` option for each ``RECSYS_GQL_EVENT_LOOP``."""
+
+def uvicorn_loop(event_loop: str, workers: int) -> str:
+    """uvicorn's ``loop`` option for ``RECSYS_GQL_EVENT_LOOP`` (``asyncio`` or ``uvloop``)
+    and the number of workers: several workers on ``asyncio`` take
+    :class:`OneAcceptEventLoop`. One worker keeps asyncio's batch accept: accepting one
+    connection per wake-up delays the last of a burst of new connections while the loop
+    serves the first (the floor app's p99.9 went from ~53 to 170-193 ms at 32 connections)."""
+    if event_loop == "asyncio" and workers > 1:
+        return f"{__name__}:{OneAcceptEventLoop.__name__}"
+    return event_loop
 
 
 class OneAcceptEventLoop(asyncio.SelectorEventLoop):

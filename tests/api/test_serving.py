@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from recsys_gql.serving import OneAcceptEventLoop, tcp_listener
+from recsys_gql.serving import OneAcceptEventLoop, tcp_listener, uvicorn_loop
 
 
 def rebuilt_in_worker(sock: socket.socket) -> socket.socket:
@@ -97,3 +98,11 @@ def test_a_wake_up_accepts_every_pending_connection_or_one(
         assert at_least_left <= left < 5
     else:
         assert left == 0
+
+
+def test_only_several_workers_on_asyncio_take_the_one_accept_loop() -> None:
+    assert uvicorn_loop("asyncio", 1) == "asyncio"
+    assert uvicorn_loop("uvloop", 4) == "uvloop"
+    loop_class = uvicorn_loop("asyncio", 2)
+    module, name = loop_class.split(":")
+    assert getattr(importlib.import_module(module), name) is OneAcceptEventLoop
