@@ -12,10 +12,9 @@ The workers share that socket, and asyncio's loop accepts every pending connecti
 it finds the socket readable: 32 connections opened at once all went to one worker while the
 other idled. Workers therefore run :class:`OneAcceptEventLoop`, which takes one per wake-up,
 so a worker busy with requests leaves the next connection to an idle one (as uvloop, and
-libuv under it, do).
-Accepting fewer per wake-up did not cost clients that open a connection per request: one
-worker, ``Connection: close``, 32 at a time: 811-867 req/s against 853-855 with asyncio's
-batch accept (the 0.7 ms app of ``bench.asgi_floor``).
+libuv under it, do). It does not cost clients that open a connection per request: with
+``Connection: close``, 32 at a time, one process accepting one per wake-up answered 811-867
+req/s against 853-855 with asyncio's batch accept (the 0.7 ms app of ``bench.asgi_floor``).
 """
 
 from __future__ import annotations
