@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -96,6 +97,10 @@ def test_serve_runs_workers_on_the_configured_event_loop(
         for url in urls:
             answer = httpx.post(f"{url}/graphql", json={"query": "{ movie(id: 1) { title } }"})
             assert answer.json() == {"data": {"movie": {"title": "Toy Story"}}}
+        deadline = time.monotonic() + 120  # /readyz answered from one worker; the other may lag
+        while logs["default"].read_text().count("movies, on ") < 2:
+            assert time.monotonic() < deadline, logs["default"].read_text()[-3000:]
+            time.sleep(0.25)
     default = logs["default"].read_text()
     assert "with 2 workers" in default
     assert default.count("movies, on asyncio") == 2
