@@ -34,16 +34,17 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Seque
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from bench.common import JsonDict, machine_info, write_json_atomic
 from bench.serve import free_port, load_average
 from recsys_gql.serving import uvicorn_loop
+from recsys_gql.settings import EventLoop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "asgi_floor.json"
 BODY = b'{"data":{"__typename":"Query"}}'
-LOOPS = ("asyncio", "uvloop")
+LOOPS: tuple[EventLoop, ...] = get_args(EventLoop)
 RESULT_MARKER = "floor-result "
 REPORT_SCRIPT = """
 done = function(summary, latency, requests)
@@ -106,7 +107,7 @@ def wait_for_port(port: int, timeout_s: float) -> None:
 
 
 @contextmanager
-def floor_server(loop: str, busy_ms: float) -> Iterator[int]:
+def floor_server(loop: EventLoop, busy_ms: float) -> Iterator[int]:
     """A uvicorn serving :func:`app` on ``loop``, on a free loopback port, until the block
     exits."""
     port = free_port()
@@ -126,10 +127,10 @@ def floor_server(loop: str, busy_ms: float) -> Iterator[int]:
             server.wait(timeout=30)
 
 
-def measure(args: argparse.Namespace, wrk: str) -> dict[str, list[JsonDict]]:
+def measure(args: argparse.Namespace, wrk: str) -> dict[EventLoop, list[JsonDict]]:
     """``--repeat`` runs of ``wrk`` against one server per event loop, in rounds over the
     loops (so a slow spell of the machine weighs on each alike)."""
-    runs: dict[str, list[JsonDict]] = {loop: [] for loop in args.loops}
+    runs: dict[EventLoop, list[JsonDict]] = {loop: [] for loop in args.loops}
     with tempfile.TemporaryDirectory() as workdir, ExitStack() as servers:
         script = Path(workdir) / "report.lua"
         script.write_text(REPORT_SCRIPT, encoding="utf-8")

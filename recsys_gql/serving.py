@@ -29,10 +29,12 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from recsys_gql.settings import EventLoop
+
 log = logging.getLogger("uvicorn.error")
 
 
-def uvicorn_loop(event_loop: str, workers: int) -> str:
+def uvicorn_loop(event_loop: EventLoop, workers: int) -> str:
     """uvicorn's ``loop`` option for ``RECSYS_GQL_EVENT_LOOP`` (``asyncio`` or ``uvloop``)
     and the number of workers: several workers on ``asyncio`` take
     :class:`OneAcceptEventLoop`. One worker keeps asyncio's batch accept: accepting one

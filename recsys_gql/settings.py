@@ -20,6 +20,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "recsys-gql"
 
 
+EventLoop = Literal["asyncio", "uvloop"]
+"""The event loops ``recsys-gql serve`` can run on (``RECSYS_GQL_EVENT_LOOP``)."""
+
+
 class Settings(BaseSettings):
     """Every knob of the service; each field maps to ``RECSYS_GQL_<FIELD>``."""
 
@@ -95,7 +99,7 @@ class Settings(BaseSettings):
     workers: int = 1
     """uvicorn worker processes (each loads its own engine)."""
 
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    event_loop: EventLoop = "asyncio"
     """The event loop ``recsys-gql serve`` runs each worker on. The standard library's by
     default: under 32 connections uvloop answered a few requests per hundred many rounds late
     (p99.9 of a do-nothing app ~200-400 ms against ~45 ms; ``python -m bench.asgi_floor``),
