@@ -156,23 +156,32 @@ def root_fields(
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     keys: dict[str, None] = {}
-
-    def walk(selection_set: SelectionSetNode, entered: frozenset[str]) -> None:
-        for selection in selection_set.selections:
-            if not _included(selection, variables or {}):
-                continue
-            if isinstance(selection, FieldNode):
-                if not selection.name.value.startswith("__"):
-                    keys[(selection.alias or selection.name).value] = None
-            elif isinstance(selection, InlineFragmentNode):
-                walk(selection.selection_set, entered)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in entered:
-                    walk(fragments[name].selection_set, entered | {name})
-
-    walk(operation.selection_set, frozenset())
+    _collect_root_keys(operation.selection_set, fragments, variables or {}, frozenset(), keys)
     return list(keys)
+
+
+def _collect_root_keys(
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    entered: frozenset[str],
+    keys: dict[str, None],
+) -> None:
+    # a module-level function, not a closure: a recursive closure is a reference cycle, left
+    # for the garbage collector on every request (see recsys_gql.api.execution)
+    for selection in selection_set.selections:
+        if not _included(selection, variables):
+            continue
+        if isinstance(selection, FieldNode):
+            if not selection.name.value.startswith("__"):
+                keys[(selection.alias or selection.name).value] = None
+        elif isinstance(selection, InlineFragmentNode):
+            _collect_root_keys(selection.selection_set, fragments, variables, entered, keys)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in entered:
+                fragment = fragments[name].selection_set
+                _collect_root_keys(fragment, fragments, variables, entered | {name}, keys)
 
 
 def operation_cost(
