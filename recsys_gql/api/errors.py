@@ -63,4 +63,16 @@ class ErrorCodes(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [_coded(e) for e in result.errors]
+            coded = [_coded(e) for e in result.errors]  # logs the unexpected, tracebacks and all
+            for error in result.errors:
+                _drop_traceback(error)
+            result.errors = coded
+
+
+def _drop_traceback(error: GraphQLError) -> None:
+    """Forget an answered error's traceback. Its frames include the executor's, which holds
+    the error: a reference cycle keeping the whole request alive until a garbage collection
+    (see :mod:`recsys_gql.api.execution`)."""
+    error.__traceback__ = None
+    if error.original_error is not None:
+        error.original_error.__traceback__ = None

@@ -28,6 +28,8 @@ OPERATIONS = [
     " }",
     '{ movies(search: "toy", first: 2) { totalCount edges { node { title } } } }',
 ]
+BAD_INPUT = "{ recommendations(userId: 1, first: 0) { score } }"
+"""An answered error: its traceback's frames hold the executor, which holds the error."""
 RATE = """mutation ($input: RateMovieInput!) { rateMovie(input: $input) {
   __typename ... on RatingSaved { rating { rating } } } }"""
 
@@ -68,6 +70,7 @@ def test_requests_leave_no_reference_cycles(api: Server) -> None:
     for query in OPERATIONS:  # warm-up: first-use caches are not per-request garbage
         assert "errors" not in api.graphql(query)
     api.graphql(RATE, rating, token=token)
+    api.graphql(BAD_INPUT, status=400)
 
     with garbage_types() as garbage:
         for _ in range(3):
@@ -75,6 +78,8 @@ def test_requests_leave_no_reference_cycles(api: Server) -> None:
                 assert "errors" not in api.graphql(query)
             saved = api.graphql(RATE, rating, token=token)["data"]["rateMovie"]
             assert saved["__typename"] == "RatingSaved"
+            refused = api.graphql(BAD_INPUT, status=400)
+            assert refused["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
     assert per_request_types(garbage) == []
 
 
