@@ -133,9 +133,9 @@ YOUNG_GC_THRESHOLD = 20_000
 """Net allocations between two young-generation collections while serving (CPython's default
 is 700). Requests are freed by reference counting as they end (no cycles: see
 :mod:`recsys_gql.api.execution`), so what the young generation gathers is what outlives a
-request: memo entries and limiter keys. With the default, a 10 s ``wrk`` run
-of computed recommendations (each a new memo entry) ran 1,933 young collections and 16 full
-ones of up to 41 ms; with 20,000, one young collection.
+request: memo entries and limiter keys. With the default, a 10 s ``wrk`` run of computed
+recommendations (each a new memo entry) ran 1,933 young collections and 16 full ones of up
+to 41 ms; with 20,000, one young collection.
 
 Measured before requests stopped leaving cycles, in-process over 12,000 requests at 32 in
 flight (collector time per request, longest full pass among them):
