@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypedDict
 
@@ -19,6 +20,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -28,15 +30,16 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 
 from recsys_gql.api.context import Context
+from recsys_gql.api.engine_calls import EngineCalls
 from recsys_gql.api.hardening import (
     BodyLimit,
     RequestTimeout,
     decode_request_json,
-    is_bad_request,
+    error_status,
 )
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.security import identify
+from recsys_gql.api.security import Viewer, identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.api.types import Recommendation, catalog_types
@@ -64,9 +67,37 @@ class State(TypedDict):
     catalog: dict[int, Movie]
     catalog_types: dict[int, MovieType]
     settings: Settings
-    rate_limiter: RequestLimiter
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]
+
+
+def request_context(
+    state: Mapping[str, Any],
+    request: Request | WebSocket,
+    response: Response | WebSocket,
+    viewer: Viewer,
+) -> Context:
+    """A request's context from its ``state`` (the lifespan's, see :class:`State`, plus the
+    ``deadline`` the timeout middleware set; without one, the request timeout from now):
+    fresh loaders, and engine calls that respect the deadline."""
+    settings: Settings = state["settings"]
+    database: Database = state["database"]
+    return Context(
+        request=request,
+        response=response,
+        engine=state["engine"],
+        database=database,
+        loaders=Loaders.create(database.reads, state["catalog"]),
+        catalog=state["catalog_types"],
+        settings=settings,
+        rating_writer=state["rating_writer"],
+        recommendation_memo=state["recommendation_memo"],
+        viewer_id=viewer.user_id,
+        auth_problem=viewer.problem,
+        engine_calls=EngineCalls(
+            state.get("deadline", time.monotonic() + settings.request_timeout_seconds)
+        ),
+    )
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
@@ -75,22 +106,9 @@ class RecsysGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        state = request.state
-        viewer = await identify(state.database.reads, request.headers.get("authorization"))
-        return Context(
-            request=request,
-            response=response,
-            engine=state.engine,
-            database=state.database,
-            loaders=Loaders.create(state.database.reads, state.catalog),
-            catalog=state.catalog_types,
-            settings=state.settings,
-            rating_writer=state.rating_writer,
-            recommendation_memo=state.recommendation_memo,
-            viewer_id=viewer.user_id,
-            auth_problem=viewer.problem,
-            rate_limiter=state.rate_limiter,
-        )
+        state = request.scope["state"]
+        viewer = await identify(state["database"].reads, request.headers.get("authorization"))
+        return request_context(state, request, response, viewer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,12 +135,10 @@ class RecsysGraphQL(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        if (
-            isinstance(response_data, dict)
-            and not sub_response.status_code
-            and is_bad_request(response_data)
-        ):
-            sub_response.status_code = 400
+        if isinstance(response_data, dict) and not sub_response.status_code:
+            status = error_status(response_data)
+            if status is not None:
+                sub_response.status_code = status
         return super().create_response(response_data, sub_response)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -190,11 +206,11 @@ def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the application (nothing is loaded until the lifespan starts)."""
     settings = settings or Settings()
+    rate_limiter = RequestLimiter(settings)  # one per app, for its schema; connects lazily
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
-        rate_limiter = RequestLimiter(settings)  # one per app; connects lazily
         database = Database.open(settings.database_url)
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
@@ -225,7 +241,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "catalog": catalog,
                 "catalog_types": movie_types,
                 "settings": settings,
-                "rate_limiter": rate_limiter,
                 "rating_writer": rating_writer,
                 "recommendation_memo": memo,
             }
@@ -243,7 +258,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.set_threshold(*gc_thresholds)
 
     graphql = RecsysGraphQL(
-        build_schema(settings),
+        build_schema(settings, rate_limiter),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,
     )
@@ -274,13 +289,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.graphiql_enabled:
         routes.append(assets_route())
     routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
-    return Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
+    middleware = [
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
+    ]
+    if settings.cors_allow_origins:
+        middleware.insert(0, cors_middleware(settings.cors_allow_origins))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
+    """Starlette's CORS for the listed origins: GraphQL over GET and POST with a bearer token,
+    and the rate-limit and request-id headers readable by the page."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "X-RateLimit-Cost",
+            "X-RateLimit-Resource",
+            "X-Request-ID",
         ],
+        max_age=600,
     )
 
 

@@ -70,3 +70,12 @@ class UnknownMovie(RecsysError):
     def __init__(self, movie_id: int) -> None:
         super().__init__(f"movie {movie_id} does not exist")
         self.movie_id = movie_id
+
+
+class DeadlineExceeded(RecsysError):
+    """A request ran out of time before a piece of its work started (the request timeout)."""
+
+    code = "TIMEOUT"
+
+    def __init__(self) -> None:
+        super().__init__("the request ran out of time; ask for less, or retry")

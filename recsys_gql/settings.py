@@ -65,7 +65,21 @@ class Settings(BaseSettings):
     """Most lexical tokens in one operation."""
 
     request_timeout_seconds: float = 15.0
-    """A GraphQL request running longer is answered 503 (code TIMEOUT)."""
+    """A GraphQL request running longer is answered 503 (code TIMEOUT); its engine calls
+    not yet started by then never start."""
+
+    max_query_cost: int = Field(default=10_000, ge=1)
+    """Most cost units one operation may spend (one unit: resolving one object; engine-backed
+    fields weigh more, see ``schema.graphql``'s ``@cost``); above it: 400 QUERY_TOO_COSTLY."""
+
+    query_cost_per_read: int = Field(default=1_500, ge=1)
+    """Cost units one read of the read rate limit buys: a query spends
+    ``max(1, ceil(cost / this))`` reads."""
+
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins (comma-separated or a JSON list, e.g. ``https://app.example.com``) whose
+    browser pages may call the API cross-origin; none by default (the page at ``/`` is
+    same-origin and needs no CORS). ``*`` is refused: list the origins."""
 
     preload_search_model: bool = True
     """Load the query encoder in the background at start-up, so the first ``searchMovies``
@@ -142,9 +156,19 @@ class Settings(BaseSettings):
             raise ValueError("expected memory:// or redis://host:port")
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("cors_allow_origins")
     @classmethod
-    def _address_list(cls, value: object) -> object:
+    def _explicit_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*" or "://" not in origin or origin.endswith("/"):
+                raise ValueError(
+                    f"{origin!r}: expected origins like https://app.example.com (no '*', no path)"
+                )
+        return value
+
+    @field_validator("trusted_proxies", "cors_allow_origins", mode="before")
+    @classmethod
+    def _comma_or_json_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

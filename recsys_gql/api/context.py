@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from recsys_gql.api.engine_calls import EngineCalls
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
@@ -21,7 +22,7 @@ from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 
 if TYPE_CHECKING:  # both modules import this one
-    from recsys_gql.api.throttling import RequestLimiter
+    from recsys_gql.api.throttling import Verdict
     from recsys_gql.api.types import Movie as MovieType
     from recsys_gql.api.types import Recommendation
 
@@ -47,8 +48,12 @@ class Context:
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None
     """Why a presented token was not accepted (``None`` when none was sent or it was fine)."""
-    rate_limiter: RequestLimiter | None = None
-    """The app's limiter, consulted by the ``Throttling`` extension (``None``: no limits)."""
+    engine_calls: EngineCalls = field(default_factory=EngineCalls)
+    """How this request's engine calls run: one at a time, never after its deadline."""
+    query_cost: int | None = None
+    """The operation's estimated cost, set by the ``QueryCost`` extension before execution."""
+    rate_limit: Verdict | None = None
+    """What ``Throttling`` charged this operation (``None``: not throttled)."""
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

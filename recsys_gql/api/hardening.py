@@ -7,7 +7,8 @@
 * JSON bodies decoded strictly: invalid UTF-8, unpaired surrogates and non-object bodies are
   400s (Strawberry and graphql-core answer them with a 500);
 * bad input that stops a whole operation (parse, validation, variable coercion, an invalid
-  argument) answered with 400 rather than 200.
+  argument, a cost over the limit) answered with 400 rather than 200, and an operation its
+  deadline stopped with 503.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from typing import Any
@@ -32,7 +34,13 @@ from recsys_gql.settings import Settings
 log = logging.getLogger("recsys_gql.api")
 
 BAD_INPUT_CODES = frozenset(
-    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "INVALID_ARGUMENT"}
+    {
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        "INVALID_ARGUMENT",
+        "QUERY_TOO_COSTLY",
+    }
 )
 
 
@@ -133,13 +141,19 @@ def decode_request_json(data: str | bytes) -> object:
     return decoded
 
 
-def is_bad_request(response_data: Mapping[str, Any]) -> bool:
-    """Whether an operation was stopped whole by bad input (no data, only bad-input errors)."""
+def error_status(response_data: Mapping[str, Any]) -> int | None:
+    """The HTTP status of an operation stopped whole (no data): 400 when only bad input
+    stopped it, 503 when it ran out of time (code ``TIMEOUT``: its deadline passed before its
+    work could start); ``None`` otherwise (200, partial data and errors included)."""
     errors = response_data.get("errors") or []
     if response_data.get("data") is not None or not errors:
-        return False
+        return None
     codes = {(error.get("extensions") or {}).get("code") for error in errors}
-    return codes <= BAD_INPUT_CODES
+    if codes <= BAD_INPUT_CODES:
+        return 400
+    if "TIMEOUT" in codes:
+        return 503
+    return None
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -207,10 +221,12 @@ class _BodyTooLarge(Exception):
 
 
 class RequestTimeout:
-    """Answers 503 (code ``TIMEOUT``) when a GraphQL request runs longer than ``seconds``.
+    """Answers 503 (code ``TIMEOUT``) when a GraphQL request runs longer than ``seconds``, and
+    cancels what it was doing.
 
-    Work already handed to a thread (an engine call) finishes in the background; the client
-    and the event loop are released.
+    The deadline (``time.monotonic()``) goes into the request's ``state`` as ``deadline``,
+    where the request's :class:`~recsys_gql.api.engine_calls.EngineCalls` reads it: an engine
+    call not started by then never starts, even one already queued for a thread.
     """
 
     def __init__(self, app: ASGIApp, seconds: float, path: str = "/graphql") -> None:
@@ -229,6 +245,7 @@ class RequestTimeout:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        scope.setdefault("state", {})["deadline"] = time.monotonic() + self.seconds
         try:
             async with asyncio.timeout(self.seconds):
                 await self.app(scope, receive, tracking_send)

@@ -6,20 +6,29 @@ import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
-from recsys_gql.api.types import RateMovieInput, RateMoviePayload, SignedUp
+from recsys_gql.api.cost import Cost
+from recsys_gql.api.types import (
+    W_RATE_MOVIE,
+    W_SIGN_UP,
+    RateMovieInput,
+    RateMoviePayload,
+    SignedUp,
+)
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
         description="Rate a movie (0.5-5.0 in half stars). Re-rating updates in place; a new "
-        "user id creates the user. The next recommendations reflect the rating."
+        "user id creates the user. The next recommendations reflect the rating.",
+        directives=[Cost(weight=W_RATE_MOVIE)],
     )
     async def rate_movie(self, info: Info, input: RateMovieInput) -> RateMoviePayload:
         return await services.rate_movie(info, input)
 
     @strawberry.mutation(
-        description="Create a new user and return an API token for it (shown only once)."
+        description="Create a new user and return an API token for it (shown only once).",
+        directives=[Cost(weight=W_SIGN_UP)],
     )
     async def sign_up(self, info: Info) -> SignedUp:
         return await services.sign_up(info)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
+from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.api.types import (
+    W_HEALTH,
+    W_MOVIES,
+    W_POPULAR,
+    W_RECOMMENDATIONS,
+    W_SEARCH,
+    W_SIMILAR,
     Health,
     Movie,
     MovieConnection,
+    RateLimit,
     Recommendation,
     SearchHit,
     SimilarMovie,
@@ -26,7 +36,13 @@ class Query:
         row = await load(info.context.loaders.movie, id)
         return None if row is None else Movie.from_row(row)
 
-    @strawberry.field(description="The catalog, filtered, as a Relay-style connection.")
+    @strawberry.field(
+        description="The catalog, filtered, as a Relay-style connection.",
+        directives=[
+            Cost(weight=W_MOVIES),
+            ListSize(slicing_arguments=["first"], sized_fields=["edges"]),
+        ],
+    )
     async def movies(
         self,
         info: Info,
@@ -52,7 +68,10 @@ class Query:
         viewer = info.context.viewer_id
         return None if viewer is None else User(id=viewer)
 
-    @strawberry.field(description="Hybrid recommendations for a user, from their ratings now.")
+    @strawberry.field(
+        description="Hybrid recommendations for a user, from their ratings now.",
+        directives=[Cost(weight=W_RECOMMENDATIONS), ListSize(slicing_arguments=["first"])],
+    )
     async def recommendations(
         self,
         info: Info,
@@ -64,23 +83,52 @@ class Query:
     ) -> list[Recommendation]:
         return await services.recommendations(info, user_id, first, alpha, genres, exclude_rated)
 
-    @strawberry.field(description="Movies closest to a movie in embedding space.")
+    @strawberry.field(
+        description="Movies closest to a movie in embedding space.",
+        directives=[Cost(weight=W_SIMILAR), ListSize(slicing_arguments=["first"])],
+    )
     async def similar_movies(
         self, info: Info, movie_id: int, first: int = 10
     ) -> list[SimilarMovie]:
         hits = await services.similar(info, movie_id, check_first(first))
         return [SimilarMovie.from_hit(info, hit) for hit in hits]
 
-    @strawberry.field(description="Semantic search over titles, genres, tags and plots.")
+    @strawberry.field(
+        description="Semantic search over titles, genres, tags and plots.",
+        directives=[Cost(weight=W_SEARCH), ListSize(slicing_arguments=["first"])],
+    )
     async def search_movies(self, info: Info, query: str, first: int = 10) -> list[SearchHit]:
         return await services.search(info, query, check_first(first))
 
-    @strawberry.field(description="Best-rated movies (Bayesian average), optionally by genre.")
+    @strawberry.field(
+        description="Best-rated movies (Bayesian average), optionally by genre.",
+        directives=[Cost(weight=W_POPULAR), ListSize(slicing_arguments=["first"])],
+    )
     async def popular_movies(
         self, info: Info, first: int = 10, genres: list[str] | None = None
     ) -> list[Movie]:
         return await services.popular(info, check_first(first), genres)
 
-    @strawberry.field(description="Which model run is served and whether its parts are up.")
+    @strawberry.field(
+        description="What this request spent of the client's rate limit and what is left; "
+        "null when the service runs without rate limits or cannot reach their storage."
+    )
+    def rate_limit(self, info: Info) -> RateLimit | None:
+        verdict = info.context.rate_limit
+        if verdict is None:
+            return None
+        return RateLimit(
+            cost=verdict.cost,
+            limit=verdict.limit,
+            remaining=verdict.remaining,
+            reset_at=datetime.fromtimestamp(verdict.reset_at, UTC),
+            query_cost=info.context.query_cost or 0,
+            max_query_cost=info.context.settings.max_query_cost,
+        )
+
+    @strawberry.field(
+        description="Which model run is served and whether its parts are up.",
+        directives=[Cost(weight=W_HEALTH)],
+    )
     async def health(self, info: Info) -> Health:
         return await services.health(info)

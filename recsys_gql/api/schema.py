@@ -7,12 +7,14 @@ from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 from strawberry.types import ExecutionContext
 
+from recsys_gql.api.cost import CostModel
 from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.execution import AcyclicExecutionContext
+from recsys_gql.api.extensions.query_cost import QueryCost
 from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
-from recsys_gql.api.throttling import Throttling
+from recsys_gql.api.throttling import RequestLimiter, Throttling
 from recsys_gql.settings import Settings
 
 
@@ -30,13 +32,18 @@ class RecsysSchema(strawberry.Schema):
         """Nothing: :class:`~recsys_gql.api.errors.ErrorCodes` logs what needs logging."""
 
 
-def build_schema(settings: Settings | None = None) -> RecsysSchema:
-    """The schema with parse/validation caches (about three times the throughput), query cost
-    limits, coded and masked errors (logged once, and only when unexpected), read/write
-    throttling before execution, and an execution context that leaves no reference cycle
-    (:mod:`recsys_gql.api.execution`)."""
+def build_schema(
+    settings: Settings | None = None, limiter: RequestLimiter | None = None
+) -> RecsysSchema:
+    """The schema with parse/validation caches (about three times the throughput), document
+    limits, a cost estimate and limit per operation, coded and masked errors (logged once,
+    and only when unexpected), read/write throttling charged by cost before execution (with
+    ``limiter``; none without it, as for ``export-schema``), and an execution context that
+    leaves no reference cycle (:mod:`recsys_gql.api.execution`)."""
     settings = settings or Settings()
-    return RecsysSchema(
+    pricing: list[CostModel] = []  # the model reads the finished schema: bound just below
+    throttling = [] if limiter is None else [lambda: Throttling(limiter)]
+    schema = RecsysSchema(
         query=Query,
         mutation=Mutation,
         config=schema_config(settings),
@@ -46,6 +53,9 @@ def build_schema(settings: Settings | None = None) -> RecsysSchema:
             lambda: ValidationCache(maxsize=512),
             *limit_extensions(settings),
             ErrorCodes,
-            Throttling,
+            lambda: QueryCost(pricing[0], settings.max_query_cost),
+            *throttling,
         ],
     )
+    pricing.append(CostModel(schema._schema))
+    return schema

@@ -1,17 +1,15 @@
-"""What the resolvers call: engine calls (on the event loop when they are sub-millisecond, in
-a worker thread when longer: :func:`run_engine`), repository reads and the rating write, each
+"""What the resolvers call: engine calls (through the request's
+:class:`~recsys_gql.api.engine_calls.EngineCalls`), repository reads and the rating write, each
 returning GraphQL types. No SQL or numpy here either: that lives in ``recsys_gql.db`` and
 ``recsys_gql.recsys``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 from strawberry.types.nodes import SelectedField, Selection
 
 from recsys_gql.api.context import Info
@@ -45,24 +43,6 @@ from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.db import repository as repo
 from recsys_gql.errors import InvalidArgument
 from recsys_gql.recsys.engine import MAX_N, ScoredMovie
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-async def run_engine(
-    budget_ms: float, estimate_s: float, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    """``call(*args, **kwargs)`` on the event loop when it is estimated (``estimate_s``) to take
-    at most ``budget_ms``, else in a worker thread, so a long call never holds up the loop.
-
-    Under the GIL a worker thread adds no core: a numpy call in a thread hands the GIL back
-    and forth with the loop many times, and with 32 requests in flight those handoffs cost
-    more than a sub-millisecond call itself (``wrk``, 32 connections, one worker:
-    recommendations 330 -> 510 req/s and p99 175 -> 95 ms once they ran inline)."""
-    if budget_ms > 0 and estimate_s * 1000 <= budget_ms:
-        return call(*args, **kwargs)
-    return await run_in_threadpool(call, *args, **kwargs)
 
 
 def asks_for(info: Info, name: str) -> bool:
@@ -105,7 +85,7 @@ async def recommendations(
     known = memo.get(key, ratings, version)
     if known is not None:
         return list(known)
-    recs = await run_engine(
+    recs = await info.context.engine_calls.run(
         info.context.settings.inline_engine_ms,
         engine.recommend_cost(len(ratings), explain_results=explain),
         engine.recommend,
@@ -127,20 +107,21 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
     """Nearest movies by embedding: read from the content graph on the event loop, or
     searched in a thread (FAISS releases the GIL while it searches)."""
     engine = info.context.engine
-    if engine.similar_from_graph(first):
-        return engine.similar(movie_id, first)
-    return await run_in_threadpool(engine.similar, movie_id, first)
+    budget = info.context.settings.inline_engine_ms if engine.similar_from_graph(first) else 0.0
+    return await info.context.engine_calls.run(budget, 0.0, engine.similar, movie_id, first)
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
     """Semantic search: the query is encoded with the movies' sentence model."""
-    hits = await run_in_threadpool(info.context.engine.search, query, first)
+    engine = info.context.engine
+    hits = await info.context.engine_calls.run(0.0, 0.0, engine.search, query, first)
     return [SearchHit.from_hit(info, hit) for hit in hits]
 
 
 async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
     """Best Bayesian-average movies."""
-    hits = await run_in_threadpool(info.context.engine.popular, first, genres)
+    engine = info.context.engine
+    hits = await info.context.engine_calls.run(0.0, 0.0, engine.popular, first, genres)
     return [catalog_movie(info, hit.movie_id) for hit in hits]
 
 

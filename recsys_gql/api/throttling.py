@@ -3,7 +3,10 @@
 **Buckets and keys.** Reads and writes are limited separately, each with a moving window
 (defaults ``RECSYS_GQL_RATE_LIMIT_READS="30/minute"`` and ``..._WRITES="10/minute"``):
 
-- a query spends one *read*, keyed by the client IP;
+- a query spends *reads* by its estimated cost (:mod:`recsys_gql.api.cost`): one read per
+  ``RECSYS_GQL_QUERY_COST_PER_READ`` cost units, rounded up, at least one — an ordinary
+  front-end query spends one, a query a hundred times as costly a hundred — keyed by the
+  client IP;
 - a mutation spends one *write per root field it executes* — aliases count, and so do fields
   reached through fragments on ``Mutation`` (five aliased ``rateMovie`` calls spend five) —
   keyed by the authenticated user (``Context.viewer_id``) when there is one, else the IP.
@@ -19,16 +22,19 @@ and before execution. A refused operation gets ``execution_context.result`` set,
 Strawberry skips execution and no resolver runs.
 
 **Responses.** Every counted answer carries ``X-RateLimit-Limit`` (the bucket's size),
-``X-RateLimit-Remaining`` (after this request) and ``X-RateLimit-Reset`` (seconds until the
-oldest hit in the window expires, as in the IETF ``RateLimit-Reset`` draft). A refused
-operation is HTTP 429 with ``Retry-After`` (seconds) and a GraphQL error whose
-``extensions`` are ``{"code": "RATE_LIMITED", "retryAfter": <seconds>}``. The error has no
+``X-RateLimit-Remaining`` (after this request), ``X-RateLimit-Reset`` (seconds until the
+oldest hit in the window expires, as in the IETF ``RateLimit-Reset`` draft),
+``X-RateLimit-Cost`` (what this operation spent) and ``X-RateLimit-Resource`` (``read`` or
+``write``); a query can also select the same as ``rateLimit { cost limit remaining resetAt }``
+(GitHub's GraphQL API does both). A refused operation is HTTP 429 with ``Retry-After``
+(seconds) and a GraphQL error whose ``extensions`` are ``{"code": "RATE_LIMITED",
+"retryAfter": <seconds>, "cost": <what it would have spent>}``. The error has no
 ``original_error``, so :class:`~recsys_gql.api.errors.ErrorCodes` keeps its code.
 
 **Storage.** ``RECSYS_GQL_RATE_LIMIT_STORAGE`` is ``memory://`` (per process, the default) or
 ``redis://host:port`` (shared by every process and replica; `limits`' Lua scripts make each
 hit atomic, so the count stays exact across processes). One :class:`RequestLimiter` per app,
-opened and closed by the app's lifespan.
+handed to the extension when the schema is built and closed by the app's lifespan.
 
 **When the storage is down** (Redis unreachable or slower than :data:`STORAGE_TIMEOUT`):
 
@@ -62,16 +68,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
     OperationType,
-    SelectionNode,
     SelectionSetNode,
-    VariableNode,
 )
 from graphql.error import GraphQLError
 from graphql.utilities import get_operation_ast
@@ -86,6 +89,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
 from recsys_gql.api.context import Context
+from recsys_gql.api.cost import included
 from recsys_gql.api.limiter_storage import PeriodicallyPrunedMemoryStorage
 from recsys_gql.settings import Settings
 
@@ -110,37 +114,22 @@ class Bucket(Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The limiter's answer for one operation."""
+    """The limiter's answer for one operation (what ``Query.rateLimit`` reports)."""
 
     allowed: bool
+    bucket: Bucket
     limit: int
     remaining: int
     reset_after: int
     """Seconds until the window has room again (``Retry-After`` when refused)."""
+    reset_at: float
+    """When that is, as a Unix time."""
     cost: int
+    """What the operation spent (nothing when refused)."""
     item: RateLimitItem
 
 
 # --- what an operation costs ------------------------------------------------------------------
-
-
-def _included(node: SelectionNode, variables: Mapping[str, Any]) -> bool:
-    """``False`` only when ``@skip``/``@include`` certainly drop the selection."""
-    for directive in node.directives or ():
-        name = directive.name.value
-        if name not in ("skip", "include"):
-            continue
-        condition: object = None
-        for argument in directive.arguments or ():
-            if argument.name.value != "if":
-                continue
-            if isinstance(argument.value, BooleanValueNode):
-                condition = argument.value.value
-            elif isinstance(argument.value, VariableNode):
-                condition = variables.get(argument.value.name.value)
-        if (name == "skip" and condition is True) or (name == "include" and condition is False):
-            return False
-    return True
 
 
 def root_fields(
@@ -170,7 +159,7 @@ def _collect_root_keys(
     # a module-level function, not a closure: a recursive closure is a reference cycle, left
     # for the garbage collector on every request (see recsys_gql.api.execution)
     for selection in selection_set.selections:
-        if not _included(selection, variables):
+        if not included(selection, variables):
             continue
         if isinstance(selection, FieldNode):
             if not selection.name.value.startswith("__"):
@@ -184,14 +173,21 @@ def _collect_root_keys(
                 _collect_root_keys(fragment, fragments, variables, entered | {name}, keys)
 
 
-def operation_cost(
-    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+def operation_charge(
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    query_cost: int,
+    cost_per_read: int,
 ) -> tuple[Bucket, int]:
-    """``(WRITE, number of root fields, at least 1)`` for a mutation, else ``(READ, 1)``."""
+    """What an operation spends: ``(WRITE, number of root fields, at least 1)`` for a mutation,
+    else ``(READ, its cost in reads)``: one read per ``cost_per_read`` cost units, rounded up,
+    at least one (so an ordinary query spends one read, and a query a hundred times its cost
+    spends a hundred)."""
     operation = get_operation_ast(document, operation_name)
     if operation is not None and operation.operation is OperationType.MUTATION:
         return Bucket.WRITE, max(1, len(root_fields(document, operation_name, variables)))
-    return Bucket.READ, 1
+    return Bucket.READ, max(1, math.ceil(query_cost / cost_per_read))
 
 
 # --- who the client is -----------------------------------------------------------------------
@@ -250,6 +246,7 @@ class RequestLimiter:
     def __init__(self, settings: Settings) -> None:
         self.reads: RateLimitItem = parse(settings.rate_limit_reads)
         self.writes: RateLimitItem = parse(settings.rate_limit_writes)
+        self.cost_per_read = settings.query_cost_per_read
         self.fail_open = settings.rate_limit_fail_open
         self.prefix = settings.rate_limit_key_prefix
         self.trusted: tuple[IPNetwork, ...] = tuple(
@@ -310,8 +307,18 @@ class RequestLimiter:
         if self._storage_down:
             self._storage_down = False
             log.warning("rate-limit storage %s is available again", self.storage_name)
-        reset_after = max(1, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed, item.amount, max(0, stats.remaining), reset_after, cost, item)
+        now = time.time()
+        reset_after = max(1, math.ceil(stats.reset_time - now))
+        return Verdict(
+            allowed=allowed,
+            bucket=bucket,
+            limit=item.amount,
+            remaining=max(0, stats.remaining),
+            reset_after=reset_after,
+            reset_at=now + reset_after,
+            cost=cost if allowed else 0,
+            item=item,
+        )
 
     async def close(self) -> None:
         """Release the storage (the Redis pool, or the memory storage's expiry task)."""
@@ -335,33 +342,45 @@ def _set_headers(response: Response, verdict: Verdict) -> None:
     response.headers["X-RateLimit-Limit"] = str(verdict.limit)
     response.headers["X-RateLimit-Remaining"] = str(verdict.remaining)
     response.headers["X-RateLimit-Reset"] = str(verdict.reset_after)
+    response.headers["X-RateLimit-Cost"] = str(verdict.cost)
+    response.headers["X-RateLimit-Resource"] = verdict.bucket.value
 
 
 class Throttling(SchemaExtension):
-    """Spends the operation's cost before execution; refuses it whole when it does not fit."""
+    """Spends the operation's cost before execution; refuses it whole when it does not fit.
+
+    Runs after :class:`~recsys_gql.api.extensions.query_cost.QueryCost`, whose estimate
+    (``Context.query_cost``) sets what a query spends; an operation it refused spends nothing.
+    """
+
+    def __init__(self, limiter: RequestLimiter) -> None:
+        self.limiter = limiter
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context = execution.context
         if (
-            isinstance(context, Context)
-            and context.rate_limiter is not None
+            execution.result is None
+            and isinstance(context, Context)
             and isinstance(context.response, Response)
             and execution.graphql_document is not None
         ):
-            refusal = await self._check(context, context.rate_limiter, context.response)
+            refusal = await self._check(context, context.response)
             if refusal is not None:
                 execution.result = refusal  # Strawberry skips execution: no resolver runs
         yield
 
-    async def _check(
-        self, context: Context, limiter: RequestLimiter, response: Response
-    ) -> ExecutionResult | None:
+    async def _check(self, context: Context, response: Response) -> ExecutionResult | None:
         execution = self.execution_context
+        limiter = self.limiter
         assert execution.graphql_document is not None
         variables = execution.variables if isinstance(execution.variables, Mapping) else None
-        bucket, cost = operation_cost(
-            execution.graphql_document, execution.operation_name, variables
+        bucket, cost = operation_charge(
+            execution.graphql_document,
+            execution.operation_name,
+            variables,
+            context.query_cost or 0,
+            limiter.cost_per_read,
         )
         key = limiter.client_key(context.request, bucket, context.viewer_id)
         verdict = await limiter.spend(bucket, key, cost)
@@ -373,20 +392,22 @@ class Throttling(SchemaExtension):
                 "Rate limiting is unavailable; try again shortly.",
                 {"code": RATE_LIMIT_UNAVAILABLE},
             )
+        context.rate_limit = verdict
         _set_headers(response, verdict)
         if verdict.allowed:
             return None
         response.status_code = 429
         response.headers["Retry-After"] = str(verdict.reset_after)
-        noun = bucket.value + ("s" if verdict.cost != 1 else "")
+        noun = bucket.value + ("s" if cost != 1 else "")
         if cost > verdict.limit:
             message = (
                 f"This operation spends {cost} {noun} but the limit is {verdict.item}; "
-                "send fewer fields per request."
+                "ask for less per request."
             )
         else:
             message = (
-                f"Too many {bucket.value}s: the limit is {verdict.item}. "
-                f"Retry in {verdict.reset_after} s."
+                f"Too many {bucket.value}s: this operation spends {cost} {noun} and the limit "
+                f"is {verdict.item}. Retry in {verdict.reset_after} s."
             )
-        return _refusal(message, {"code": RATE_LIMITED, "retryAfter": verdict.reset_after})
+        extensions = {"code": RATE_LIMITED, "retryAfter": verdict.reset_after, "cost": cost}
+        return _refusal(message, extensions)

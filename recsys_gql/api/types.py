@@ -13,6 +13,7 @@ from typing import Annotated
 import strawberry
 
 from recsys_gql.api.context import Info
+from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
@@ -23,6 +24,38 @@ from recsys_gql.recsys.explain import Contribution as EngineContribution
 PAGE_MAX = 100
 MAX_ID = 2**31 - 1
 """Ids are 32-bit, like GraphQL's Int."""
+MAX_BECAUSE = 3
+"""An explanation names at most this many rated movies."""
+
+# The cost weights (``@cost``) of engine- and database-backed fields, in cost units (one
+# unit: resolving one object), from the per-call CPU that ``python -m bench.query_cost``
+# measures (its ``weights`` in bench/results/query_cost.json; tests/api/test_query_cost.py
+# holds these to them). A field costs its weight per call; see recsys_gql.api.cost.
+W_RECOMMENDATIONS = 40
+"""``recommend`` for one user: fold-in, both arms, ranking (the heaviest users cost more)."""
+W_EXPLANATION = 3
+"""One result's explanation (the engine's contributions are summed with the ranking)."""
+W_SIMILAR = 5
+"""Nearest movies: a content-graph lookup up to 50, an index search beyond (the weight: the
+price of the costlier way)."""
+W_SEARCH = 700
+"""Encoding the query with the sentence model, then the index search."""
+W_POPULAR = 5
+"""The Bayesian-average ranking, filtered by genre."""
+W_MOVIES = 150
+"""A filtered, counted page of the catalog from the database."""
+W_MOVIE_STATS = 8
+"""A movie's rating count and mean: one batched aggregate per request, per movie."""
+W_USER_RATINGS = 8
+"""A user's current ratings (batched per request)."""
+W_RATINGS_PAGE = 80
+"""A counted page of a user's ratings from the database."""
+W_HEALTH = 50
+"""A database round trip."""
+W_RATE_MOVIE = 8
+"""One rating upserted (group-committed)."""
+W_SIGN_UP = 120
+"""A user and a token written in one transaction."""
 
 
 def check_first(first: int, field: str = "first") -> int:
@@ -93,17 +126,26 @@ class Movie:
             imdb_id=row.imdb_id,
         )
 
-    @strawberry.field(description="How many ratings the movie has now.")
+    @strawberry.field(
+        description="How many ratings the movie has now.",
+        directives=[Cost(weight=W_MOVIE_STATS)],
+    )
     async def ratings_count(self, info: Info) -> int:
         count, _ = await load(info.context.loaders.movie_stats, self.id)
         return count
 
-    @strawberry.field(description="The mean of its current ratings (null when unrated).")
+    @strawberry.field(
+        description="The mean of its current ratings (null when unrated).",
+        directives=[Cost(weight=W_MOVIE_STATS)],
+    )
     async def average_rating(self, info: Info) -> float | None:
         _, mean = await load(info.context.loaders.movie_stats, self.id)
         return None if mean is None else round(mean, 3)
 
-    @strawberry.field(description="Movies with the closest plot and genre embeddings.")
+    @strawberry.field(
+        description="Movies with the closest plot and genre embeddings.",
+        directives=[Cost(weight=W_SIMILAR), ListSize(slicing_arguments=["first"])],
+    )
     async def similar(self, info: Info, first: int = 10) -> list[SimilarMovie]:
         from recsys_gql.api import services
 
@@ -157,9 +199,14 @@ class Contribution:
 
 @strawberry.type
 class Explanation:
-    because: list[Movie] = strawberry.field(description="Up to three movies the user rated.")
+    because: list[Movie] = strawberry.field(
+        description="Up to three movies the user rated.",
+        directives=[ListSize(assumed_size=MAX_BECAUSE)],
+    )
     summary: str
-    contributions: list[Contribution]
+    contributions: list[Contribution] = strawberry.field(
+        directives=[ListSize(assumed_size=MAX_BECAUSE)]
+    )
 
 
 @strawberry.type
@@ -181,7 +228,10 @@ class Recommendation:
             engine_result=rec,
         )
 
-    @strawberry.field(description="Which of the user's ratings led here, and a summary.")
+    @strawberry.field(
+        description="Which of the user's ratings led here, and a summary.",
+        directives=[Cost(weight=W_EXPLANATION)],
+    )
     async def explanation(self, info: Info) -> Explanation:
         rec = self.engine_result
         contributions = [Contribution.from_engine(info, c) for c in rec.because]
@@ -211,7 +261,9 @@ class MovieEdge:
 
 @strawberry.type
 class MovieConnection:
-    edges: list[MovieEdge]
+    edges: list[MovieEdge] = strawberry.field(
+        description="One page: as many as the listing's `first` asked for."
+    )
     page_info: PageInfo
     total_count: int
 
@@ -247,7 +299,9 @@ class RatingEdge:
 
 @strawberry.type
 class RatingConnection:
-    edges: list[RatingEdge]
+    edges: list[RatingEdge] = strawberry.field(
+        description="One page: as many as the listing's `first` asked for."
+    )
     page_info: PageInfo
     total_count: int
 
@@ -256,12 +310,18 @@ class RatingConnection:
 class User:
     id: int
 
-    @strawberry.field
+    @strawberry.field(directives=[Cost(weight=W_USER_RATINGS)])
     async def ratings_count(self, info: Info) -> int:
         ratings = await load(info.context.loaders.user_ratings, self.id)
         return len(ratings)
 
-    @strawberry.field(description="The user's current ratings, ordered by movie id.")
+    @strawberry.field(
+        description="The user's current ratings, ordered by movie id.",
+        directives=[
+            Cost(weight=W_RATINGS_PAGE),
+            ListSize(slicing_arguments=["first"], sized_fields=["edges"]),
+        ],
+    )
     async def ratings(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> RatingConnection:
@@ -269,7 +329,10 @@ class User:
 
         return await services.ratings_page(info, self.id, check_first(first), after)
 
-    @strawberry.field(description="Personalised recommendations from the current ratings.")
+    @strawberry.field(
+        description="Personalised recommendations from the current ratings.",
+        directives=[Cost(weight=W_RECOMMENDATIONS), ListSize(slicing_arguments=["first"])],
+    )
     async def recommendations(
         self,
         info: Info,
@@ -280,6 +343,21 @@ class User:
         from recsys_gql.api import services
 
         return await services.recommendations(info, self.id, first, alpha, genres, True)
+
+
+@strawberry.type(
+    description="What this request spent of the client's read budget, and what is left "
+    "(the same as the X-RateLimit-* headers)."
+)
+class RateLimit:
+    cost: int = strawberry.field(description="Reads this operation spent.")
+    limit: int = strawberry.field(description="Reads the client may spend per window.")
+    remaining: int = strawberry.field(description="Reads left in the window after this one.")
+    reset_at: datetime = strawberry.field(description="When the window has room again.")
+    query_cost: int = strawberry.field(
+        description="This operation's estimated cost in cost units (see @cost in the SDL)."
+    )
+    max_query_cost: int = strawberry.field(description="The most one operation may cost.")
 
 
 @strawberry.type

@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import api_settings, database_url  # noqa: F401
+from tests.api.conftest import api_settings, database_url, engine  # noqa: F401

@@ -21,7 +21,7 @@ import pytest
 from graphql import parse
 from pydantic import ValidationError
 
-from recsys_gql.api.throttling import Bucket, client_address, operation_cost, root_fields
+from recsys_gql.api.throttling import Bucket, client_address, operation_charge, root_fields
 from recsys_gql.settings import Settings
 from tests.api.conftest import Server, running, sign_up
 from tests.processes import (
@@ -67,18 +67,22 @@ def assert_allowed(response: httpx.Response, limit: int) -> None:
     assert 1 <= int(response.headers["X-RateLimit-Reset"]) <= 60
 
 
-def assert_throttled(response: httpx.Response, limit: int, remaining: int = 0) -> None:
-    """HTTP 429, the four headers, and a coded GraphQL error with nothing executed."""
+def assert_throttled(
+    response: httpx.Response, limit: int, remaining: int = 0, cost: int = 1
+) -> None:
+    """HTTP 429, the rate-limit headers (nothing spent), and a coded GraphQL error naming what
+    the operation would have spent, with nothing executed."""
     assert response.status_code == 429, response.text
     retry_after = int(response.headers["Retry-After"])
     assert 1 <= retry_after <= 60
     assert response.headers["X-RateLimit-Limit"] == str(limit)
     assert response.headers["X-RateLimit-Remaining"] == str(remaining)
     assert 1 <= int(response.headers["X-RateLimit-Reset"]) <= 60
+    assert response.headers["X-RateLimit-Cost"] == "0"
     body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
-    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after}
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after, "cost": cost}
     assert "limit is" in error["message"]
 
 
@@ -90,9 +94,9 @@ def ratings_of(server: Server, user: int) -> dict[int, float]:
 # --- the pure parts --------------------------------------------------------------------------
 
 
-def test_an_operation_costs_its_executed_root_fields() -> None:
+def test_a_mutation_spends_a_write_per_executed_root_field() -> None:
     def cost(text: str, variables: dict[str, Any] | None = None) -> tuple[Bucket, int]:
-        return operation_cost(parse(text), None, variables)
+        return operation_charge(parse(text), None, variables, 0, 100)
 
     assert cost(READ) == (Bucket.READ, 1)
     assert cost("{ a: genres b: genres c: movie(id: 1) { title } }") == (Bucket.READ, 1)
@@ -114,12 +118,23 @@ def test_an_operation_costs_its_executed_root_fields() -> None:
     )
     # the executed operation is the named one
     document = parse("query Q { genres } mutation M { a: signUp { token } b: signUp { token } }")
-    assert operation_cost(document, "Q", None) == (Bucket.READ, 1)
-    assert operation_cost(document, "M", None) == (Bucket.WRITE, 2)
+    assert operation_charge(document, "Q", None, 0, 100) == (Bucket.READ, 1)
+    assert operation_charge(document, "M", None, 0, 100) == (Bucket.WRITE, 2)
     assert root_fields(document, "M", None) == ["a", "b"]
     # a fragment cycle (refused by validation anyway) cannot loop
     cyclic = parse("mutation { ...f } fragment f on Mutation { signUp { token } ...f }")
     assert root_fields(cyclic, None, None) == ["signUp"]
+
+
+def test_a_query_spends_a_read_per_cost_per_read_units_rounded_up() -> None:
+    document = parse("{ genres }")
+    assert operation_charge(document, None, None, 0, 100) == (Bucket.READ, 1)  # never free
+    assert operation_charge(document, None, None, 100, 100) == (Bucket.READ, 1)
+    assert operation_charge(document, None, None, 101, 100) == (Bucket.READ, 2)
+    assert operation_charge(document, None, None, 10_000, 100) == (Bucket.READ, 100)
+    # a mutation's selection does not change its writes
+    mutation = parse("mutation { signUp { token } }")
+    assert operation_charge(mutation, None, None, 10_000, 100) == (Bucket.WRITE, 1)
 
 
 def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy() -> None:
@@ -200,7 +215,7 @@ def test_every_mutation_field_spends_a_write_and_a_refused_request_writes_nothin
         variables = {"u": user}
 
         too_many = post(server.url, THREE_ALIASED_WRITES, variables, token=token)
-        assert_throttled(too_many, 2, remaining=2)  # refused whole: nothing spent
+        assert_throttled(too_many, 2, remaining=2, cost=3)  # refused whole: nothing spent
         assert "spends 3 writes" in too_many.json()["errors"][0]["message"]
         assert ratings_of(server, user) == {}  # and nothing written
 

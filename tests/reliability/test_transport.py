@@ -4,10 +4,12 @@ production mode hides the schema; slow requests time out."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from recsys_gql.api.hardening import error_status
 from recsys_gql.settings import Settings
 from tests.api.conftest import Server, running
 
@@ -140,3 +142,17 @@ def test_query_limits_keep_the_validation_cache_key_stable() -> None:
     rules_second = [e.validation_rules for e in second if isinstance(e, DocumentLimits)]
     assert rules_first
     assert rules_first == rules_second
+
+
+def test_an_operation_stopped_whole_is_answered_with_the_status_of_why() -> None:
+    def coded(*codes: str) -> list[dict[str, Any]]:
+        return [{"message": "m", "extensions": {"code": code}} for code in codes]
+
+    assert error_status({"data": None, "errors": coded("INVALID_ARGUMENT")}) == 400
+    assert error_status({"data": None, "errors": coded("QUERY_TOO_COSTLY")}) == 400
+    assert error_status({"data": None, "errors": coded("TIMEOUT")}) == 503
+    assert error_status({"data": None, "errors": coded("TIMEOUT", "INVALID_ARGUMENT")}) == 503
+    assert error_status({"data": None, "errors": coded("INTERNAL_SERVER_ERROR")}) is None
+    # partial answers and answers without errors stay 200
+    assert error_status({"data": {"a": 1}, "errors": coded("TIMEOUT")}) is None
+    assert error_status({"data": {"a": 1}}) is None
