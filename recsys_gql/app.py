@@ -49,7 +49,7 @@ from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
-from recsys_gql.graphiql import assets_route, graphiql_response
+from recsys_gql.graphiql import GraphiQLPage, assets_route
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.memo import RecommendationMemo
@@ -103,6 +103,10 @@ def request_context(
 class RecsysGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with the typed context built per request."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graphiql_page = GraphiQLPage()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -142,7 +146,7 @@ class RecsysGraphQL(GraphQL[Context, None]):
         return super().create_response(response_data, sub_response)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql_response(request)  # served locally, never from unpkg.com
+        return self.graphiql_page.response(request)  # served locally, never from unpkg.com
 
 
 YOUNG_GC_THRESHOLD = 20_000

@@ -2,8 +2,8 @@
 
 Strawberry's ``static/graphiql.html`` loads React, GraphiQL and its explorer plugin from
 unpkg.com, so without internet access ``/graphql`` is a blank page. Here the same template is
-read from the installed strawberry package at every render (so a Strawberry upgrade carries
-its page along) and each ``https://unpkg.com/<package>@<version>/<file>`` becomes
+read from the installed strawberry package (so a Strawberry upgrade carries its page along),
+rendered once per app (:class:`GraphiQLPage`), and each ``https://unpkg.com/<package>@<version>/<file>`` becomes
 ``/graphiql/assets/<package>@<version>/<file>``, served from ``node_modules`` next to this
 file, which ``npm ci --prefix recsys_gql/graphiql`` fills from the committed lockfile.
 
@@ -35,9 +35,9 @@ __all__ = [
     "ASSETS_PATH",
     "INSTALL_COMMAND",
     "Asset",
+    "GraphiQLPage",
     "Rendered",
     "assets_route",
-    "graphiql_response",
     "render",
 ]
 
@@ -301,18 +301,40 @@ def _content_security_policy(page: str) -> str:
     )
 
 
-def graphiql_response(request: Request | None = None, node_modules: Path | None = None) -> Response:
-    """The HTML response for a browser's GET ``/graphql``."""
-    root_path = str(request.scope.get("root_path", "")) if request is not None else ""
-    rendered = render(node_modules, root_path=root_path)
-    if not rendered.ok:
-        log.warning("GraphiQL unavailable (%s): %s", "; ".join(rendered.problems), rendered.command)
-    headers = {
+def _page_headers(html_page: str) -> dict[str, str]:
+    return {
         "Cache-Control": "no-cache",
-        "Content-Security-Policy": _content_security_policy(rendered.html),
+        "Content-Security-Policy": _content_security_policy(html_page),
         "X-Content-Type-Options": "nosniff",
     }
-    return HTMLResponse(rendered.html, headers=headers)
+
+
+class GraphiQLPage:
+    """The explorer page of one app, rendered once (per root path) and then served as is.
+
+    Rendering reads Strawberry's template, rewrites its asset URLs and hashes the local
+    files: work a page that cannot change while the server runs needs only once. While the
+    assets are missing or wrong, the page saying what to run is rendered afresh each time, so
+    it turns into GraphiQL on the reload after the install, without a restart.
+    """
+
+    def __init__(self, node_modules: Path | None = None) -> None:
+        self.node_modules = node_modules
+        self._ready: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def response(self, request: Request | None = None) -> Response:
+        """The HTML response for a browser's GET ``/graphql``."""
+        root_path = str(request.scope.get("root_path", "")) if request is not None else ""
+        ready = self._ready.get(root_path)
+        if ready is None:
+            rendered = render(self.node_modules, root_path=root_path)
+            if not rendered.ok:
+                problems = "; ".join(rendered.problems)
+                log.warning("GraphiQL unavailable (%s): %s", problems, rendered.command)
+                return HTMLResponse(rendered.html, headers=_page_headers(rendered.html))
+            ready = self._ready[root_path] = (rendered.html, _page_headers(rendered.html))
+        page, headers = ready
+        return HTMLResponse(page, headers=headers)
 
 
 def assets_route(node_modules: Path | None = None) -> Route:

@@ -57,9 +57,8 @@ def tag_urls(page: str) -> list[tuple[str, str | None]]:
     return found
 
 
-async def ide_page(root_path: str = "") -> Response:
-    """What the app's GraphQL view answers a browser's GET /graphql with."""
-    view = RecsysGraphQL(build_schema(), graphql_ide="graphiql")
+def ide_request(root_path: str = "") -> Request:
+    """A browser's GET /graphql."""
     scope: dict[str, Any] = {
         "type": "http",
         "method": "GET",
@@ -68,7 +67,13 @@ async def ide_page(root_path: str = "") -> Response:
         "query_string": b"",
         "headers": [(b"accept", b"text/html")],
     }
-    return await view.render_graphql_ide(Request(scope))
+    return Request(scope)
+
+
+async def ide_page(root_path: str = "") -> Response:
+    """What a new app's GraphQL view answers a browser's GET /graphql with."""
+    view = RecsysGraphQL(build_schema(), graphql_ide="graphiql")
+    return await view.render_graphql_ide(ide_request(root_path))
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +107,13 @@ def raw_server() -> Iterator[tuple[str, int]]:
         thread.join(timeout=10)
 
 
-def copy_assets(target: Path, keys: list[str] | None = None) -> Path:
-    """A node_modules holding only the files the page needs (and their package.json)."""
+def copy_assets(target: Path, keys: list[str] | None = None, *, origin: Path | None = None) -> Path:
+    """A node_modules holding only the files the page needs (and their package.json), copied
+    from ``origin`` (the installed ones by default)."""
+    origin = origin if origin is not None else graphiql.NODE_MODULES
     for asset in graphiql.required_assets().values():
         for relative in (asset.file, "package.json"):
-            source = graphiql.NODE_MODULES / asset.package / relative
+            source = origin / asset.package / relative
             destination = target / asset.package / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, destination)
@@ -323,6 +330,43 @@ async def test_only_the_served_files_are_needed(
     assert graphiql.render().ok
     page = bytes((await ide_page()).body).decode()
     assert "GraphiQL is not installed" not in page
+
+
+async def test_the_page_is_rendered_once_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_assets()
+    renders: list[str] = []
+    real_render = graphiql.render
+
+    def counting_render(*args: Any, **kwargs: Any) -> graphiql.Rendered:
+        renders.append(kwargs.get("root_path", ""))
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(graphiql, "render", counting_render)
+    view = RecsysGraphQL(build_schema(), graphql_ide="graphiql")
+    pages = [await view.render_graphql_ide(ide_request()) for _ in range(3)]
+    assert renders == [""]
+    assert len({bytes(page.body) for page in pages}) == 1
+    assert (
+        pages[0].headers["Content-Security-Policy"] == pages[2].headers["Content-Security-Policy"]
+    )
+    await view.render_graphql_ide(ide_request("/api"))  # another mount point: its own page
+    assert renders == ["", "/api"]
+
+
+async def test_a_missing_install_is_checked_again_at_every_reload(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The hint page says "reload this page (no restart needed)": it must not be kept."""
+    require_assets()
+    installed_assets = graphiql.NODE_MODULES
+    monkeypatch.setattr(graphiql, "NODE_MODULES", tmp_path / "node_modules")
+    view = RecsysGraphQL(build_schema(), graphql_ide="graphiql")
+    missing = bytes((await view.render_graphql_ide(ide_request())).body).decode()
+    assert "GraphiQL is not installed" in missing
+    copy_assets(tmp_path / "node_modules", origin=installed_assets)  # the operator runs npm ci
+    installed = bytes((await view.render_graphql_ide(ide_request())).body).decode()
+    assert "GraphiQL is not installed" not in installed
+    assert "Strawberry GraphiQL" in installed
 
 
 async def test_a_changed_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
