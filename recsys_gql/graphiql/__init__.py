@@ -3,7 +3,8 @@
 Strawberry's ``static/graphiql.html`` loads React, GraphiQL and its explorer plugin from
 unpkg.com, so without internet access ``/graphql`` is a blank page. Here the same template is
 read from the installed strawberry package (so a Strawberry upgrade carries its page along),
-rendered once per app (:class:`GraphiQLPage`), and each ``https://unpkg.com/<package>@<version>/<file>`` becomes
+rendered once per app (:class:`GraphiQLPage`), and each
+``https://unpkg.com/<package>@<version>/<file>`` becomes
 ``/graphiql/assets/<package>@<version>/<file>``, served from ``node_modules`` next to this
 file, which ``npm ci --prefix recsys_gql/graphiql`` fills from the committed lockfile.
 
