@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 from recsys_gql.api.cost import CostModel
 from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.execution import AcyclicExecutionContext
+from recsys_gql.api.extensions.arguments import ArgumentChecks
 from recsys_gql.api.extensions.query_cost import QueryCost
 from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
 from recsys_gql.api.mutations import Mutation
@@ -53,6 +54,7 @@ def build_schema(
             lambda: ValidationCache(maxsize=512),
             *limit_extensions(settings),
             ErrorCodes,
+            ArgumentChecks,
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
         ],

@@ -8,9 +8,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +231,37 @@ def direct_context(
         rating_writer=RatingWriter(database),
         recommendation_memo=RecommendationMemo(0) if memo is None else memo,
     )
+
+
+# --- watching the engine of an in-process server ----------------------------------------------
+
+
+@dataclass
+class EngineSpy:
+    """When each engine serving method was called (the server runs in this process)."""
+
+    starts: dict[str, list[float]] = field(default_factory=dict)
+
+    def count(self, name: str) -> int:
+        return len(self.starts.get(name, []))
+
+    @property
+    def total(self) -> int:
+        return sum(len(times) for times in self.starts.values())
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> EngineSpy:
+    """Records the start of every call of the engine's serving methods from now on."""
+    spy = EngineSpy()
+
+    def spying(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Engine, *args: Any, **kwargs: Any) -> Any:
+            spy.starts.setdefault(name, []).append(time.monotonic())
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("recommend", "similar", "search", "popular"):
+        monkeypatch.setattr(Engine, name, spying(name, getattr(Engine, name)))
+    return spy

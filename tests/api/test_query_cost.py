@@ -3,12 +3,11 @@ read charge on a real server, and the deadline that stops a request's remaining 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from recsys_gql.api.throttling import operation_charge
 from recsys_gql.graphiql import AUTH_HINT
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
-from tests.api.conftest import Server, running
+from tests.api.conftest import EngineSpy, Server, running
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = build_schema()
@@ -264,36 +263,6 @@ def test_the_shapes_that_pinned_the_server_are_over_the_limit(query: str) -> Non
 
 
 # --- on a real server ---------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class EngineSpy:
-    """When each engine serving method was called (the server runs in this process)."""
-
-    starts: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-
-    def count(self, name: str) -> int:
-        return len(self.starts.get(name, []))
-
-    @property
-    def total(self) -> int:
-        return sum(len(times) for times in self.starts.values())
-
-
-@pytest.fixture
-def engine_calls(monkeypatch: pytest.MonkeyPatch) -> EngineSpy:
-    spy = EngineSpy()
-
-    def spying(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(self: Engine, *args: Any, **kwargs: Any) -> Any:
-            spy.starts.setdefault(name, []).append(time.monotonic())
-            return method(self, *args, **kwargs)
-
-        return wrapper
-
-    for name in ("recommend", "similar", "search", "popular"):
-        monkeypatch.setattr(Engine, name, spying(name, getattr(Engine, name)))
-    return spy
 
 
 @pytest.mark.parametrize("query", TOO_COSTLY.values(), ids=list(TOO_COSTLY))
