@@ -31,6 +31,7 @@ from recsys_gql.db.migrate import (
 )
 from recsys_gql.db.models import Rating, RatingRecord
 from recsys_gql.db.session import create_db_engine, write_connection
+from recsys_gql.readiness import schema_problem
 from tests.db.conftest import _postgres_engine
 
 SCHEMAS = Path(__file__).with_name("schemas")
@@ -261,3 +262,22 @@ async def test_a_failed_upgrade_leaves_the_schema_as_it_was(
         "ix_ratings_movie_id_rating",
     }
     assert len(rated) == 9
+
+
+async def test_readiness_names_what_to_run_for_every_schema_state(db_engine: AsyncEngine) -> None:
+    async def problem() -> str | None:
+        return schema_problem(await schema_state(db_engine), "DB")
+
+    assert await problem() == "database DB is empty: run `recsys-gql db init`"
+    await make_pre_migration_database(db_engine)
+    assert "created before schema migrations: run `recsys-gql db upgrade`" in str(await problem())
+    await upgrade(db_engine)
+    assert await problem() is None
+    await downgrade(db_engine, BASELINE)
+    assert await problem() == (
+        f"database DB is at schema revision {BASELINE} but this version needs "
+        f"{head_revision()}: run `recsys-gql db upgrade`"
+    )
+    async with write_connection(db_engine) as connection:
+        await connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    assert "at schema revision 9999, which this version does not know" in str(await problem())
