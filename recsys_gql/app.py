@@ -50,6 +50,8 @@ from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import GraphiQLPage, assets_route
+from recsys_gql.middleware.access_log import AccessLog
+from recsys_gql.middleware.request_id import RequestId
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.memo import RecommendationMemo
@@ -294,11 +296,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(assets_route())
     routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
     middleware = [
+        # outermost: every request, a CORS preflight or a 413 included, gets an id and a line
+        Middleware(RequestId),
+        *([Middleware(AccessLog)] if settings.access_log else []),
+        *([cors_middleware(settings.cors_allow_origins)] if settings.cors_allow_origins else []),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
     ]
-    if settings.cors_allow_origins:
-        middleware.insert(0, cors_middleware(settings.cors_allow_origins))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 

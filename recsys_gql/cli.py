@@ -8,12 +8,11 @@ so the server never loads training code.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -216,16 +215,6 @@ def _cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus the app's own ``recsys_gql`` loggers through the same handler
-    (otherwise only their warnings reach the console, and start-up says nothing)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["recsys_gql"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
-
-
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from contextlib import suppress
@@ -233,6 +222,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from recsys_gql.db.session import Database
+    from recsys_gql.logs import logging_config
     from recsys_gql.readiness import StartupError, check_database, open_engine
     from recsys_gql.serving import serve, uvicorn_loop
 
@@ -260,7 +250,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         loop=uvicorn_loop(settings.event_loop, workers),
         log_level="info",
-        log_config=_log_config(),
+        log_config=logging_config(settings),
+        access_log=False,  # the app logs every request itself (recsys_gql.middleware.access_log)
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
         # uvicorn's own handling would trust any loopback peer.
         proxy_headers=False,
