@@ -225,6 +225,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_gql.logs import logging_config
     from recsys_gql.readiness import StartupError, check_database, open_engine
     from recsys_gql.serving import serve, uvicorn_loop
+    from recsys_gql.tracing import TracingError, tracing_enabled
 
     async def preflight() -> None:
         engine = open_engine(settings)
@@ -235,8 +236,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             await database.dispose()
 
     try:
+        tracing_enabled(settings)  # refuses an OTLP protocol this build cannot export
         asyncio.run(preflight())  # fail fast, with a clear message, before any worker starts
-    except StartupError as exc:
+    except (StartupError, TracingError) as exc:
         print(f"recsys-gql: cannot serve: {exc}", file=sys.stderr)
         return 2
     host, port = args.host or settings.host, args.port or settings.port

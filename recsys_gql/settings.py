@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] | None = None
     """``json`` (one object per line) or ``text``; default: JSON in production, else text."""
 
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP collector to send traces to, e.g. ``http://collector:4318`` (spans go to its
+    ``/v1/traces``). Unset: tracing is off unless the standard ``OTEL_EXPORTER_OTLP_*ENDPOINT``
+    variables name one (docs/operations.md)."""
+
     @field_validator("rate_limit_reads", "rate_limit_writes")
     @classmethod
     def _one_rate_limit(cls, value: str) -> str:
