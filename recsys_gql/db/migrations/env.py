@@ -11,6 +11,7 @@ it opens an async engine on ``sqlalchemy.url`` or ``RECSYS_GQL_DATABASE_URL`` it
 from __future__ import annotations
 
 import asyncio
+import logging.config
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -53,8 +54,10 @@ def _main() -> None:
     connection = config.attributes.get("connection")
     if isinstance(connection, Connection):
         _run(connection)
-    else:
-        asyncio.run(_run_on_own_engine(url))
+        return
+    if config.config_file_name is not None:  # the `alembic` command: its ini's logging
+        logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+    asyncio.run(_run_on_own_engine(url))
 
 
 _main()
