@@ -5,6 +5,9 @@ recreated) with every rating kept, and the newest revision goes down and up agai
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +35,7 @@ from recsys_gql.db.migrate import (
 from recsys_gql.db.models import Rating, RatingRecord
 from recsys_gql.db.session import create_db_engine, write_connection
 from recsys_gql.readiness import schema_problem
+from tests.conftest import REPO
 from tests.db.conftest import _postgres_engine
 
 SCHEMAS = Path(__file__).with_name("schemas")
@@ -281,3 +285,25 @@ async def test_readiness_names_what_to_run_for_every_schema_state(db_engine: Asy
     async with write_connection(db_engine) as connection:
         await connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     assert "at schema revision 9999, which this version does not know" in str(await problem())
+
+
+def test_the_alembic_command_runs_the_same_revisions_on_its_own_engine(tmp_path: Path) -> None:
+    """What a developer runs from the repository root (alembic.ini): env.py opens the async
+    engine itself; `alembic check` then finds the models and the database equal."""
+    environment = {
+        **os.environ,
+        "RECSYS_GQL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}",
+    }
+    alembic = [sys.executable, "-m", "alembic", "-c", str(REPO / "alembic.ini")]
+    for command in (["upgrade", "head"], ["check"], ["current"]):
+        done = subprocess.run(
+            [*alembic, *command],
+            env=environment,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert f"{head_revision()} (head)" in done.stdout
