@@ -70,6 +70,7 @@ def test_production_logs_one_json_line_per_request(api_settings: Settings, tmp_p
     assert named["operation_type"] == "query"
     assert (named["method"], named["path"], named["status"]) == ("POST", "/graphql", 200)
     assert named["duration_ms"] > 0
+    assert named["cost"] > 1  # the query cost extension's estimate (recsys_gql/api/cost.py)
     assert "error_codes" not in named
     bad = access[answers["production"]["bad"].headers["x-request-id"]]
     assert (bad["status"], bad["operation"], bad["error_codes"]) == (
