@@ -223,6 +223,10 @@ async def test_upgrades_running_at_once_apply_each_revision_once(
 ) -> None:
     """Two processes running `db init` together: one migrates, the other finds it done."""
     if db_engine.dialect.name == "sqlite":
+        # The file exists (and is in WAL mode) before they race, as a deployed database does:
+        # two first connections to a brand-new file can both try to switch it to WAL, and
+        # SQLite answers one of them "database is locked" without waiting.
+        await schema_state(db_engine)
         second = create_db_engine(db_engine.url)
     else:
         search_path = await _search_path(db_engine)
