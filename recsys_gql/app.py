@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
@@ -50,11 +50,19 @@ from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import GraphiQLPage, assets_route
+from recsys_gql.middleware.access_log import AccessLog
+from recsys_gql.middleware.request_id import RequestId
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
+from recsys_gql.tracing import tracing_enabled
 from recsys_gql.web import web_routes
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from recsys_gql.tracing.otel import Tracing
 
 log = logging.getLogger("recsys_gql")
 
@@ -207,15 +215,31 @@ def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the application (nothing is loaded until the lifespan starts)."""
+def _tracing(settings: Settings, span_exporter: SpanExporter | None) -> Tracing | None:
+    """The app's tracing when it is on; OpenTelemetry is not even imported when it is off."""
+    if span_exporter is None and not tracing_enabled(settings):
+        return None
+    from recsys_gql.tracing.otel import Tracing
+
+    return Tracing.create(settings, span_exporter)
+
+
+def create_app(
+    settings: Settings | None = None, *, span_exporter: SpanExporter | None = None
+) -> Starlette:
+    """Build the application (nothing is loaded until the lifespan starts). Tracing is on
+    when :func:`~recsys_gql.tracing.tracing_enabled` says so, or with ``span_exporter``
+    (where tests collect the spans)."""
     settings = settings or Settings()
     rate_limiter = RequestLimiter(settings)  # one per app, for its schema; connects lazily
+    tracing = _tracing(settings, span_exporter)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
         database = Database.open(settings.database_url)
+        if tracing is not None:
+            engine, database = tracing.instrument(engine, database)
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
         gc_thresholds: tuple[int, int, int] | None = None
@@ -260,9 +284,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
             if gc_thresholds is not None:
                 gc.set_threshold(*gc_thresholds)
+            if tracing is not None:
+                tracing.shutdown()
 
     graphql = RecsysGraphQL(
-        build_schema(settings, rate_limiter),
+        build_schema(
+            settings,
+            rate_limiter,
+            [tracing.schema_extension()] if tracing is not None else [],
+        ),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,
     )
@@ -294,11 +324,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(assets_route())
     routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
     middleware = [
+        *([tracing.middleware()] if tracing is not None else []),  # the trace's root span
+        # then: every request, a CORS preflight or a 413 included, gets an id and a line
+        Middleware(RequestId),
+        *([Middleware(AccessLog)] if settings.access_log else []),
+        *([cors_middleware(settings.cors_allow_origins)] if settings.cors_allow_origins else []),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
     ]
-    if settings.cors_allow_origins:
-        middleware.insert(0, cors_middleware(settings.cors_allow_origins))
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 

@@ -8,17 +8,24 @@ so the server never loads training code.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from recsys_gql.errors import RecsysError
 from recsys_gql.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from recsys_gql.db.migrate import MigrationResult
+
+T = TypeVar("T")
 
 
 def _cmd_data_fetch(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,10 +103,69 @@ def _cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
 
     data_dir: Path = args.data_dir or settings.raw_data_dir
     result = asyncio.run(init_database(settings.database_url, data_dir, force=args.force))
+    if result.migration is not None:
+        print(_describe_migration(result.migration))
     print(
         f"database {result.status}: {result.movies:,} movies, {result.users:,} users, "
         f"{result.ratings:,} ratings ({result.seconds:.1f}s)"
     )
+    return 0
+
+
+def _describe_migration(result: MigrationResult) -> str:
+    from recsys_gql.db.migrate import BASELINE
+
+    if result.stamped:
+        return (
+            f"recognised the schema made before migrations and stamped it {BASELINE}; "
+            f"schema now at revision {result.after}"
+        )
+    if not result.changed:
+        return f"schema already at revision {result.after}"
+    return f"schema {result.before or 'none'} -> {result.after or 'none'}"
+
+
+def _on_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """``work(engine)`` on the configured database, the engine disposed of afterwards."""
+    import asyncio
+
+    from recsys_gql.db.session import create_db_engine
+
+    async def run() -> T:
+        engine = create_db_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.db.migrate import upgrade
+
+    print(_describe_migration(_on_database(settings, lambda e: upgrade(e, args.revision))))
+    return 0
+
+
+def _cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.db.migrate import downgrade
+
+    print(_describe_migration(_on_database(settings, lambda e: downgrade(e, args.revision))))
+    return 0
+
+
+def _cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.db.migrate import schema_state
+    from recsys_gql.readiness import schema_problem
+
+    state = _on_database(settings, schema_state)
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(f"schema revision {state.revision or 'none'}; this version's newest is {state.head}")
+    problem = schema_problem(state, url)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -149,16 +215,6 @@ def _cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus the app's own ``recsys_gql`` loggers through the same handler
-    (otherwise only their warnings reach the console, and start-up says nothing)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["recsys_gql"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
-
-
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from contextlib import suppress
@@ -166,8 +222,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from recsys_gql.db.session import Database
+    from recsys_gql.logs import logging_config
     from recsys_gql.readiness import StartupError, check_database, open_engine
     from recsys_gql.serving import serve, uvicorn_loop
+    from recsys_gql.tracing import TracingError, tracing_enabled
 
     async def preflight() -> None:
         engine = open_engine(settings)
@@ -178,8 +236,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             await database.dispose()
 
     try:
+        tracing_enabled(settings)  # refuses an OTLP protocol this build cannot export
         asyncio.run(preflight())  # fail fast, with a clear message, before any worker starts
-    except StartupError as exc:
+    except (StartupError, TracingError) as exc:
         print(f"recsys-gql: cannot serve: {exc}", file=sys.stderr)
         return 2
     host, port = args.host or settings.host, args.port or settings.port
@@ -193,7 +252,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         loop=uvicorn_loop(settings.event_loop, workers),
         log_level="info",
-        log_config=_log_config(),
+        log_config=logging_config(settings),
+        access_log=False,  # the app logs every request itself (recsys_gql.middleware.access_log)
         # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
         # uvicorn's own handling would trust any loopback peer.
         proxy_headers=False,
@@ -270,12 +330,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="the catalog and ratings database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    init = db_commands.add_parser("init", help="create tables and load the data folder")
+    init = db_commands.add_parser("init", help="migrate the schema and load the data folder")
     init.add_argument("--data-dir", type=Path, help="MovieLens-shaped folder")
     init.add_argument(
         "--force", action="store_true", help="replace a different dataset (drops API ratings)"
     )
     init.set_defaults(handler=_cmd_db_init)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="migrate the schema to the newest revision (db init runs it too)"
+    )
+    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.set_defaults(handler=_cmd_db_upgrade)
+    downgrade = db_commands.add_parser("downgrade", help="migrate the schema back")
+    downgrade.add_argument("revision", help="target revision, e.g. 0001, or -1 for one step")
+    downgrade.set_defaults(handler=_cmd_db_downgrade)
+    current = db_commands.add_parser(
+        "current", help="the schema revision, and whether this version can serve it"
+    )
+    current.set_defaults(handler=_cmd_db_current)
 
     users = commands.add_parser("users", help="API tokens of users")
     user_commands = users.add_subparsers(dest="users_command", required=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+from recsys_gql.db.migrate import SchemaState, schema_state
 from recsys_gql.db.models import DatasetInfo
 from recsys_gql.db.session import Database
 from recsys_gql.errors import ArtifactError
@@ -30,10 +31,38 @@ def open_engine(settings: Settings) -> Engine:
         ) from exc
 
 
+def schema_problem(state: SchemaState, url: str) -> str | None:
+    """Why a database's schema cannot be served by this code, with what to run; ``None`` when
+    it is at the code's revision."""
+    if state.current:
+        return None
+    if state.revision is None:
+        if not state.tables:
+            return f"database {url} is empty: run `recsys-gql db init`"
+        return (
+            f"database {url} was created before schema migrations: run `recsys-gql db upgrade` "
+            "(it recognises the tables and keeps every row)"
+        )
+    if not state.known:
+        return (
+            f"database {url} is at schema revision {state.revision}, which this version does "
+            f"not know (a newer release migrated it; this one needs {state.head}): serve that "
+            f"release, or run its `recsys-gql db downgrade {state.head}`"
+        )
+    return (
+        f"database {url} is at schema revision {state.revision} but this version needs "
+        f"{state.head}: run `recsys-gql db upgrade`"
+    )
+
+
 async def check_database(database: Database, engine: Engine) -> None:
-    """The database answers, is initialised, and holds the catalog the model was trained on."""
+    """The database answers, its schema is at the code's revision, it is initialised, and it
+    holds the catalog the model was trained on."""
     url = database.engine.url.render_as_string(hide_password=True)
     try:
+        problem = schema_problem(await schema_state(database.engine), url)
+        if problem is not None:
+            raise StartupError(problem)
         async with database.sessions() as session:
             info = (await session.exec(select(DatasetInfo))).first()
     except SQLAlchemyError as exc:

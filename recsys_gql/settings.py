@@ -141,6 +141,19 @@ class Settings(BaseSettings):
     """Addresses or networks (comma-separated or a JSON list) whose ``X-Forwarded-For`` names
     the client; from any other peer the header is ignored."""
 
+    # --- operations: logs and tracing (docs/operations.md) ---------------------------------
+
+    access_log: bool = True
+    """One log line per request (``recsys_gql.access``); uvicorn's own access log is off."""
+
+    log_format: Literal["json", "text"] | None = None
+    """``json`` (one object per line) or ``text``; default: JSON in production, else text."""
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP collector to send traces to, e.g. ``http://collector:4318`` (spans go to its
+    ``/v1/traces``). Unset: tracing is off unless the standard ``OTEL_EXPORTER_OTLP_*ENDPOINT``
+    variables name one (docs/operations.md)."""
+
     @field_validator("rate_limit_reads", "rate_limit_writes")
     @classmethod
     def _one_rate_limit(cls, value: str) -> str:

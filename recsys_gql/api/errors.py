@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
+from recsys_gql.api.request_facts import note_operation
 from recsys_gql.errors import InvalidArgument, RecsysError
 
 log = logging.getLogger("recsys_gql.api")
@@ -57,16 +58,20 @@ def _coded(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorCodes(SchemaExtension):
-    """Rewrites the operation's errors as described in the module docstring."""
+    """Rewrites the operation's errors as described in the module docstring, then notes the
+    operation and its error codes on the request (:mod:`recsys_gql.api.request_facts`)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
+        codes: list[str] = []
         if result is not None and result.errors:
             coded = [_coded(e) for e in result.errors]  # logs the unexpected, tracebacks and all
             for error in result.errors:
                 _drop_traceback(error)
             result.errors = coded
+            codes = [str((error.extensions or {}).get("code")) for error in coded]
+        note_operation(self.execution_context, codes)  # for the access log and metrics
 
 
 def _drop_traceback(error: GraphQLError) -> None:

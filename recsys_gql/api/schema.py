@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 
 from recsys_gql.api.cost import CostModel
@@ -34,13 +36,16 @@ class RecsysSchema(strawberry.Schema):
 
 
 def build_schema(
-    settings: Settings | None = None, limiter: RequestLimiter | None = None
+    settings: Settings | None = None,
+    limiter: RequestLimiter | None = None,
+    tracing: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> RecsysSchema:
     """The schema with parse/validation caches (about three times the throughput), document
     limits, a cost estimate and limit per operation, coded and masked errors (logged once,
     and only when unexpected), read/write throttling charged by cost before execution (with
-    ``limiter``; none without it, as for ``export-schema``), and an execution context that
-    leaves no reference cycle (:mod:`recsys_gql.api.execution`)."""
+    ``limiter``; none without it, as for ``export-schema``), an execution context that
+    leaves no reference cycle (:mod:`recsys_gql.api.execution`), and Strawberry's
+    OpenTelemetry extension when ``tracing`` gives it (:mod:`recsys_gql.tracing`)."""
     settings = settings or Settings()
     pricing: list[CostModel] = []  # the model reads the finished schema: bound just below
     throttling = [] if limiter is None else [lambda: Throttling(limiter)]
@@ -57,6 +62,7 @@ def build_schema(
             ArgumentChecks,
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
+            *tracing,
         ],
     )
     pricing.append(CostModel(schema._schema))

@@ -7,7 +7,8 @@ ids) and ``overviews.csv`` (``movieId,…,overview``). :func:`init_database`:
 1. fingerprints the folder — the sha256 of every input file and one digest over all of them,
    computed exactly as training does for the artifact manifest (``data.sha256``), so the
    server can check that the catalog and the artifacts were built from the same data;
-2. creates missing tables;
+2. brings the schema to the code's newest revision (:mod:`recsys_gql.db.migrate`; a database
+   made before migrations is recognised and stamped, never recreated);
 3. does nothing if the stored :class:`~recsys_gql.db.models.DatasetInfo` has that fingerprint;
 4. loads an empty database in **one transaction** (bulk inserts in chunks): movies (titles
    split into title and year; links; overviews), users (``created_at`` = their first rating)
@@ -35,6 +36,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 
+from recsys_gql.db.migrate import MigrationResult
 from recsys_gql.db.models import DatasetInfo, Movie, Rating, User, fold_title
 from recsys_gql.db.repository import create_schema
 from recsys_gql.db.session import AsyncSession, create_db_engine, session_factory, write_session
@@ -79,6 +81,8 @@ class InitResult:
     users: int
     ratings: int
     seconds: float
+    migration: MigrationResult | None = None
+    """What the schema migration did (revisions before and after)."""
 
     @property
     def changed(self) -> bool:
@@ -253,7 +257,7 @@ async def init_database(
         engine, owned = create_db_engine(url_or_engine), True
     try:
         digest, files = await asyncio.to_thread(dataset_fingerprint, data_dir)
-        await create_schema(engine)
+        migration = await create_schema(engine)
 
         def unchanged(info: DatasetInfo) -> InitResult:
             return InitResult(
@@ -263,6 +267,7 @@ async def init_database(
                 info.users,
                 info.ratings,
                 time.perf_counter() - started,
+                migration,
             )
 
         stored = await _stored_info(engine)
@@ -317,6 +322,7 @@ async def init_database(
             len(rows.users),
             len(rows.ratings),
             time.perf_counter() - started,
+            migration,
         )
     finally:
         if owned:

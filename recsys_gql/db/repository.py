@@ -17,11 +17,12 @@ from sqlalchemy import ColumnElement, func, literal, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from recsys_gql.db.ids import chunks, unique
+from recsys_gql.db.migrate import MigrationResult, upgrade
 from recsys_gql.db.models import ApiToken, Movie, Rating, RatingRecord, User, fold_title
-from recsys_gql.db.session import AsyncSession, is_write_session, write_connection
+from recsys_gql.db.session import AsyncSession, is_write_session
 
 __all__ = [
     "all_genres",
@@ -47,10 +48,10 @@ def _check_page_size(first: int) -> None:
         raise ValueError(f"first must be >= 0, got {first}")
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table and index that does not exist yet (existing ones are left alone)."""
-    async with write_connection(engine) as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
+async def create_schema(engine: AsyncEngine) -> MigrationResult:
+    """Bring the schema to the code's newest revision (:func:`recsys_gql.db.migrate.upgrade`:
+    created in an empty database, stamped and upgraded in one made before migrations)."""
+    return await upgrade(engine)
 
 
 # --- movies -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
 
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
@@ -66,10 +67,15 @@ class Server:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[Server]:
-    """Run ``create_app(settings)`` under uvicorn in a thread until the block exits."""
+def running(settings: Settings, app: Starlette | None = None) -> Iterator[Server]:
+    """Run ``app`` (default: ``create_app(settings)``) under uvicorn in a thread until the
+    block exits."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", proxy_headers=False
+        app or create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     exit_codes: list[object] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from docker.utils.build import exclude_paths
 
+from recsys_gql.db.migrate import head_revision
 from tests.conftest import REPO
 from tests.docker.conftest import DOCKERFILE, DOCKERIGNORE, Image, dev_tool
 
@@ -219,12 +220,23 @@ site = Path(sys.argv[1])
 assert Path(recsys_gql.__file__).is_relative_to(site), recsys_gql.__file__
 rendered = render()
 assert rendered.ok, rendered.problems
+# the schema migrations ship with the package: revisions, env.py and the revision template
+from recsys_gql.db.migrate import MIGRATIONS, head_revision
+assert MIGRATIONS.is_relative_to(site) and (MIGRATIONS / "script.py.mako").is_file(), MIGRATIONS
+assert head_revision() == sys.argv[3], head_revision()
 if sys.argv[2] == "page":
     from recsys_gql.web import DIST
     assert DIST.is_relative_to(site) and (DIST / "index.html").is_file(), DIST
 """
     result = subprocess.run(
-        [sys.executable, "-c", check, str(site), "page" if page.exists() else "-"],
+        [
+            sys.executable,
+            "-c",
+            check,
+            str(site),
+            "page" if page.exists() else "-",
+            head_revision(),
+        ],
         env={**os.environ, "PYTHONPATH": str(site)},
         cwd=tmp_path,
         capture_output=True,

@@ -1,0 +1,11 @@
+"""Pure ASGI middleware, one per module (Starlette's style): each wraps the app below it and
+touches only the ASGI messages it needs.
+
+- :mod:`.request_id` — every request gets an id (``X-Request-ID`` when sane), returned in the
+  response and attached to every log record made while serving it;
+- :mod:`.access_log` — one log line per request: JSON in production, text in development.
+
+Facts the layers below learn about a request (the GraphQL operation, its error codes, its
+cost) reach these middlewares through the ASGI scope's ``state`` dict, under the keys in
+:mod:`.request_state`; a metrics middleware can read the same keys beside them.
+"""
