@@ -39,6 +39,7 @@ from recsys_gql.api.hardening import (
 )
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.security import Viewer, identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.api.types import Movie as MovieType
@@ -51,7 +52,7 @@ from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import GraphiQLPage, assets_route
 from recsys_gql.readiness import StartupError, check_database, open_engine
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, ScoredMovie, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from recsys_gql.web import web_routes
@@ -69,6 +70,7 @@ class State(TypedDict):
     settings: Settings
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]
+    search_batcher: SearchBatcher[ScoredMovie]
 
 
 def request_context(
@@ -92,6 +94,7 @@ def request_context(
         settings=settings,
         rating_writer=state["rating_writer"],
         recommendation_memo=state["recommendation_memo"],
+        search_batcher=state["search_batcher"],
         viewer_id=viewer.user_id,
         auth_problem=viewer.problem,
         engine_calls=EngineCalls(
@@ -223,6 +226,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         memo: RecommendationMemo[Recommendation] = RecommendationMemo(
             settings.recommendation_memo_size
         )
+        search_batcher = SearchBatcher(
+            engine.search_many,
+            check_query,
+            window_s=settings.search_batch_window_ms / 1000,
+            max_batch=settings.search_batch_max,
+            cache_size=settings.search_cache_size,
+        )
         try:
             await check_database(database, engine)
             async with database.sessions() as session:
@@ -247,6 +257,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "settings": settings,
                 "rating_writer": rating_writer,
                 "recommendation_memo": memo,
+                "search_batcher": search_batcher,
             }
         finally:
             if warm_up is not None and not warm_up.done():
@@ -255,8 +266,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await warm_up
             await rate_limiter.close()
             await rating_writer.close()
+            await search_batcher.close()
             await database.dispose()
             log.info("recommendation memo: %d hits, %d misses", memo.hits, memo.misses)
+            log.info("search: %s", search_batcher.stats.as_dict())
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
             if gc_thresholds is not None:
                 gc.set_threshold(*gc_thresholds)

@@ -20,10 +20,11 @@ class StartupError(RuntimeError):
 
 
 def open_engine(settings: Settings) -> Engine:
-    """Verify and load ``<artifacts_dir>/current``."""
+    """Verify and load ``<artifacts_dir>/current``; its query encoder computes on
+    ``search_encoder_threads`` threads."""
     current = settings.artifacts_dir / "current"
     try:
-        return Engine.load(current)
+        return Engine.load(current, encoder_threads=settings.search_encoder_threads)
     except ArtifactError as exc:
         raise StartupError(
             f"artifacts not usable: {exc.message}. Run `recsys-gql train` (or `make serve`)."

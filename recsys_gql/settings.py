@@ -89,6 +89,21 @@ class Settings(BaseSettings):
     """How many ``recommend`` results each process keeps for repeat requests; a result is
     reused only while the user's ratings are exactly those it came from (``0``: none)."""
 
+    search_cache_size: int = Field(default=4096, ge=0)
+    """How many ``searchMovies`` answers (query text and ``first``) each process keeps for
+    repeated queries, least recently used out first (``0``: none)."""
+
+    search_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
+    """How long a search query that finds the encoder idle waits for others to encode with it:
+    the most a lone query is delayed. Under load batches form without waiting."""
+
+    search_batch_max: int = Field(default=32, ge=1, le=256)
+    """Most queries encoded in one batch."""
+
+    search_encoder_threads: int = Field(default=1, ge=1, le=64)
+    """Threads the query encoder computes with (torch's or ONNX Runtime's intra-op threads).
+    One leaves the other core of a two-core machine to the event loop; see BENCHMARKS.md."""
+
     inline_engine_ms: float = 1.0
     """Engine calls estimated to take at most this many milliseconds run on the event loop
     rather than in a worker thread (``0``: every call goes to a thread). Under the GIL a thread

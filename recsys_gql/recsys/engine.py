@@ -129,6 +129,18 @@ def _check_n(n: object) -> int:
     return int(n)
 
 
+def check_query(text: object) -> str:
+    """A search query as it is encoded (without surrounding blanks); raises
+    :class:`InvalidArgument` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgument("query", "must not be empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidArgument(
+            "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
+        )
+    return text.strip()
+
+
 class Engine:
     """Hybrid recommender over one artifact run. Thread-safe for concurrent reads."""
 
@@ -138,6 +150,7 @@ class Engine:
         *,
         encoder: TextEncoder | None = None,
         settings: HybridSettings | None = None,
+        encoder_threads: int | None = None,
     ) -> None:
         manifest = artifacts.manifest
         self.manifest = manifest
@@ -183,14 +196,18 @@ class Engine:
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
         self._encoder = None if encoder is None else self._check_encoder(encoder)
         self._encoder_lock = threading.Lock()
+        self._encoder_threads = encoder_threads
+        """Intra-op threads of the query encoder loaded on first use (``None``: default)."""
         self.dense_blend_below = DENSE_BELOW
         """Catalogs with fewer candidates than this blend every movie (faster when small)."""
         limit_blas_threads()
 
     @classmethod
-    def load(cls, path: Path, *, encoder: TextEncoder | None = None) -> Engine:
+    def load(
+        cls, path: Path, *, encoder: TextEncoder | None = None, encoder_threads: int | None = None
+    ) -> Engine:
         """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
-        return cls(ArtifactDir.open(path), encoder=encoder)
+        return cls(ArtifactDir.open(path), encoder=encoder, encoder_threads=encoder_threads)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -425,18 +442,25 @@ class Engine:
     def search(self, text: str, n: int = 10) -> list[ScoredMovie]:
         """Movies whose text is closest in meaning to free ``text``."""
         n = _check_n(n)
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidArgument("query", "must not be empty")
-        if len(text) > MAX_QUERY_CHARS:
-            raise InvalidArgument(
-                "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
-            )
-        vector = self.encode_query(text.strip())
-        scores, rows = self.index.search(vector, n)
+        return self.search_many([check_query(text)], n)[0]
+
+    def search_many(self, texts: Sequence[str], n: int = 10) -> list[list[ScoredMovie]]:
+        """:meth:`search` for several queries at once: one encoder call and one index search
+        for all of them (the encoder's cost per query falls steeply with the batch). Raises on
+        the first bad query; a caller that must answer each query alone checks them first with
+        :func:`check_query`."""
+        n = _check_n(n)
+        queries = [check_query(text) for text in texts]
+        if not queries:
+            return []
+        scores, rows = self.index.search(self.encode_queries(queries), n)
         return [
-            ScoredMovie(self.movies.id_of(int(r)), float(s))
-            for r, s in zip(rows[0], scores[0], strict=True)
-            if r != -1
+            [
+                ScoredMovie(self.movies.id_of(int(r)), float(s))
+                for r, s in zip(rows[i], scores[i], strict=True)
+                if r != -1
+            ]
+            for i in range(len(queries))
         ]
 
     @property
@@ -450,10 +474,15 @@ class Engine:
 
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""
+        return self.encode_queries([text])
+
+    def encode_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Encode queries in one batch, as a ``(len(texts), dim)`` array of unit vectors."""
         with self._encoder_lock:
             if self._encoder is None:
-                self._encoder = self._check_encoder(query_encoder(self.manifest))
-            return self._encoder.encode([text])
+                encoder = query_encoder(self.manifest, threads=self._encoder_threads)
+                self._encoder = self._check_encoder(encoder)
+            return self._encoder.encode(list(texts))
 
     def _check_encoder(self, encoder: TextEncoder) -> TextEncoder:
         """``encoder`` if it is the variant the movies were embedded with, else an error:
@@ -468,9 +497,10 @@ class Engine:
         return encoder
 
 
-def query_encoder(manifest: Manifest) -> SentenceEncoder:
+def query_encoder(manifest: Manifest, *, threads: int | None = None) -> SentenceEncoder:
     """The sentence encoder a run's movies were embedded with, as its manifest records it
-    (runs from before the ONNX backends were embedded with torch at the configured length)."""
+    (runs from before the ONNX backends were embedded with torch at the configured length),
+    computing on ``threads`` intra-op threads (``None``: the library's default)."""
     emb = manifest.config.get("embedding", {})
     backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
     length = manifest.models.get("embedding_max_seq_length", emb.get("max_seq_length", 256))
@@ -481,6 +511,7 @@ def query_encoder(manifest: Manifest) -> SentenceEncoder:
         model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
         max_seq_length=int(length),
         backend=backend,
+        threads=threads,
     )
 
 
