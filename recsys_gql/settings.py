@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     search_batch_max: int = Field(default=32, ge=1, le=256)
     """Most queries encoded in one batch."""
 
+    search_encoder: Literal["run", "torch", "onnx", "onnx-int8"] = "onnx-int8"
+    """How ``searchMovies`` encodes queries: ``run`` exactly as the served run embedded its
+    movies, or the same weights on torch (fp32) or ONNX Runtime (fp32 or int8 weights).
+    ``onnx-int8`` encodes several times faster than torch and finds the labelled movie of the
+    search set as often (``python -m bench.search_quality``; figures in BENCHMARKS.md); its
+    model is exported once into ``cache_dir`` on first use."""
+
     search_encoder_threads: int = Field(default=1, ge=1, le=64)
     """Threads the query encoder computes with (torch's or ONNX Runtime's intra-op threads).
     One leaves the other core of a two-core machine to the event loop; see BENCHMARKS.md."""

@@ -51,7 +51,7 @@ from recsys_gql.recsys.hybrid import (
     ramped_alpha,
     ramped_prior_weight,
 )
-from recsys_gql.recsys.onnx_encoder import BACKENDS
+from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -151,6 +151,7 @@ class Engine:
         encoder: TextEncoder | None = None,
         settings: HybridSettings | None = None,
         encoder_threads: int | None = None,
+        encoder_backend: EncoderBackend | None = None,
     ) -> None:
         manifest = artifacts.manifest
         self.manifest = manifest
@@ -194,20 +195,33 @@ class Engine:
         self.movie_years: npt.NDArray[np.int16] = artifacts.array("movie_years.npy")
         ratings = self.train_ratings.data
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
-        self._encoder = None if encoder is None else self._check_encoder(encoder)
-        self._encoder_lock = threading.Lock()
         self._encoder_threads = encoder_threads
         """Intra-op threads of the query encoder loaded on first use (``None``: default)."""
+        self._encoder_backend = encoder_backend
+        """How queries are encoded (``None``: as the movies were; else another runtime of the
+        same weights, chosen for speed once measured to retrieve as well: BENCHMARKS.md)."""
+        self._encoder = None if encoder is None else self._check_encoder(encoder)
+        self._encoder_lock = threading.Lock()
         self.dense_blend_below = DENSE_BELOW
         """Catalogs with fewer candidates than this blend every movie (faster when small)."""
         limit_blas_threads()
 
     @classmethod
     def load(
-        cls, path: Path, *, encoder: TextEncoder | None = None, encoder_threads: int | None = None
+        cls,
+        path: Path,
+        *,
+        encoder: TextEncoder | None = None,
+        encoder_threads: int | None = None,
+        encoder_backend: EncoderBackend | None = None,
     ) -> Engine:
         """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
-        return cls(ArtifactDir.open(path), encoder=encoder, encoder_threads=encoder_threads)
+        return cls(
+            ArtifactDir.open(path),
+            encoder=encoder,
+            encoder_threads=encoder_threads,
+            encoder_backend=encoder_backend,
+        )
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -480,15 +494,22 @@ class Engine:
         """Encode queries in one batch, as a ``(len(texts), dim)`` array of unit vectors."""
         with self._encoder_lock:
             if self._encoder is None:
-                encoder = query_encoder(self.manifest, threads=self._encoder_threads)
+                encoder = query_encoder(
+                    self.manifest, threads=self._encoder_threads, backend=self._encoder_backend
+                )
                 self._encoder = self._check_encoder(encoder)
             return self._encoder.encode(list(texts))
 
     def _check_encoder(self, encoder: TextEncoder) -> TextEncoder:
-        """``encoder`` if it is the variant the movies were embedded with, else an error:
-        a query vector from another variant would be compared with the wrong space."""
+        """``encoder`` if it is the variant the movies were embedded with (with a chosen
+        ``encoder_backend``: the same weights on any runtime), else an error: a query vector
+        from another model would be compared with the wrong space."""
         expected = self.manifest.models.get("embedding_key")
-        if expected is not None and encoder.model_key != expected:
+        if expected is not None and self._encoder_backend is not None:
+            expected, found = _weights_label(expected), _weights_label(encoder.model_key)
+        else:
+            found = encoder.model_key
+        if expected is not None and found != expected:
             raise ArtifactError(
                 f"the query encoder {encoder.model_key!r} is not the encoder the movies of run "
                 f"{self.manifest.run_id} were embedded with ({expected!r}); retrain, or serve "
@@ -497,12 +518,27 @@ class Engine:
         return encoder
 
 
-def query_encoder(manifest: Manifest, *, threads: int | None = None) -> SentenceEncoder:
+def _weights_label(model_key: str) -> str:
+    """The model and weights part of an encoder's ``model_key`` (without length and runtime)."""
+    return model_key.rsplit("-len", 1)[0]
+
+
+QUERY_BATCH_SIZE = 8
+"""Queries per encoder call within one :meth:`Engine.encode_queries` (sorted by length first):
+the model is compute-bound, so one call over many queries of mixed lengths pads the short
+ones to the longest; small groups of similar length keep most of batching's saving."""
+
+
+def query_encoder(
+    manifest: Manifest, *, threads: int | None = None, backend: EncoderBackend | None = None
+) -> SentenceEncoder:
     """The sentence encoder a run's movies were embedded with, as its manifest records it
     (runs from before the ONNX backends were embedded with torch at the configured length),
-    computing on ``threads`` intra-op threads (``None``: the library's default)."""
+    computing on ``threads`` intra-op threads (``None``: the library's default); ``backend``
+    runs the same weights on another runtime instead."""
     emb = manifest.config.get("embedding", {})
-    backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
+    if backend is None:
+        backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
     length = manifest.models.get("embedding_max_seq_length", emb.get("max_seq_length", 256))
     if backend not in BACKENDS:
         raise ArtifactError(f"run {manifest.run_id} names an unknown encoder backend {backend!r}")
@@ -510,6 +546,7 @@ def query_encoder(manifest: Manifest, *, threads: int | None = None) -> Sentence
         emb.get("model_path"),
         model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
         max_seq_length=int(length),
+        batch_size=QUERY_BATCH_SIZE,
         backend=backend,
         threads=threads,
     )
