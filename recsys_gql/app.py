@@ -218,7 +218,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
-        database = Database.open(settings.database_url)
+        database = Database.open(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
         gc_thresholds: tuple[int, int, int] | None = None

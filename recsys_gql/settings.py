@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     (a relative path is relative to the working directory; the folder is created) or
     ``postgresql+asyncpg://user@host:5432/dbname``."""
 
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    """PostgreSQL connections each worker process keeps open (SQLite: unused). Size it with
+    ``max_connections`` of the server in view: workers x replicas x (this + overflow)."""
+
+    database_max_overflow: int = Field(default=20, ge=0, le=1000)
+    """PostgreSQL connections a worker may open beyond the pool in a burst (closed after)."""
+
     env: Literal["development", "production"] = "development"
     """``production`` turns off introspection, field suggestions and (unless asked) GraphiQL."""
 
