@@ -49,9 +49,8 @@ def make_encoder(variant: Variant, threads: int) -> Any:
     """A sentence encoder of ``variant`` computing on ``threads`` intra-op threads."""
     from recsys_gql.recsys.content import SentenceEncoder
 
-    return SentenceEncoder(
-        max_seq_length=variant.max_seq_length, backend=variant.backend, threads=threads
-    )  # type: ignore[arg-type]
+    backend: Any = variant.backend
+    return SentenceEncoder(max_seq_length=variant.max_seq_length, backend=backend, threads=threads)
 
 
 def ranks(index: Any, vectors: npt.NDArray[np.float32], movie_rows: Sequence[int]) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -302,8 +303,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready", "run": request.state.engine.manifest.run_id})
 
+    async def stats(request: Request) -> Response:
+        """This process's cache counters (each worker keeps its own; ``pid`` says whose)."""
+        state = request.state
+        memo = state.recommendation_memo
+        return JSONResponse(
+            {
+                "pid": os.getpid(),
+                "recommendation_memo": {
+                    "hits": memo.hits,
+                    "misses": memo.misses,
+                    "size": memo.size,
+                },
+                "search": state.search_batcher.stats.as_dict(),
+            }
+        )
+
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/stats", stats, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
