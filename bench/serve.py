@@ -191,6 +191,8 @@ class Runner:
     limits: dict[str, str]
     acked: list[tuple[int, int, float]] = field(default_factory=list)
     bench_users: list[int] = field(default_factory=list)
+    rounds: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Recorded runs so far of each (operation, workers)."""
 
     def suite(self, ops: Sequence[Operation], workers: int) -> Suite:
         """Start a server with ``workers`` workers, verify and measure ``ops``, stop it."""
@@ -285,6 +287,9 @@ class Runner:
             warmup_errors = warm.error_total
             time.sleep(PAUSE_BETWEEN_RUNS_S)
         users = self.sign_up(server, op)  # before the clocks start
+        index = self.rounds.get((op.name, server.workers), 0)
+        self.rounds[(op.name, server.workers)] = index + 1
+        op = op.for_round(index, args.repeat)
         stats_before = server_stats(server.url, server.workers) if op.cache else None
         load_before = load_average()
         cpu_before = process_tree_cpu_seconds(server.pid)

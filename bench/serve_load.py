@@ -73,7 +73,7 @@ function init(args)
   for i, body in ipairs(bodies) do
     prepared[i] = wrk.format("POST", "/graphql", headers, body)
   end
-  offset = (tid * 7919) % math.max(#prepared, 1)
+  offset = (@START@ + tid * 7919) % math.max(#prepared, 1)
   my_lanes = {}
   lane_headers = {}
   if mode ~= "cycle" then
@@ -216,6 +216,7 @@ def lua_script(
         "@LANE_USERS@": ", ".join(str(u.id) for u in users),
         "@LANE_TOKENS@": ",\n".join(f"  [==[{long_string(u.token)}]==]" for u in users),
         "@THREADS@": str(threads),
+        "@START@": str(op.start),
         "@RATE_MOVIES@": ", ".join(str(m) for m in op.rate_movies),
         "@RATE_RATINGS@": ", ".join(f"{r:.1f}" for r in RATINGS),
         "@RATE_TEMPLATE@": long_string(rate_template),
@@ -321,6 +322,7 @@ def run_httpx(
         "marker": op.marker,
         "mode": op.mode,
         "write_every": op.write_every,
+        "start": op.start,
         "bodies": list(op.bodies),
         "rate_movies": list(op.rate_movies),
         "users": [[u.id, u.token] for u in users],
@@ -369,7 +371,7 @@ async def _httpx_load(spec: JsonDict) -> JsonDict:
     async def lane(client: httpx.AsyncClient, index: int, deadline: float) -> None:
         """One connection's requests; its writes are write lane ``index``'s (its user's)."""
         k = w = 0
-        offset = (index * 7919) % max(len(bodies), 1)
+        offset = (int(spec["start"]) + index * 7919) % max(len(bodies), 1)
         plain = {"Content-Type": "application/json"}
         writer = auth_headers(users[index]) if mode != "cycle" else plain
         clock = time.perf_counter

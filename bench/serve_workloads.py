@@ -114,6 +114,14 @@ class Operation:
     targets: Targets = Targets()
     cache: Literal["memo", "search", None] = None
     """Which server cache this workload could hit (its hit ratio is reported)."""
+    start: int = 0
+    """The body a run starts from: each round of ``--repeat`` starts elsewhere, so that no
+    round sends the bodies an earlier one did (the caches would answer them)."""
+
+    def for_round(self, index: int, rounds: int) -> Operation:
+        """This operation as round ``index`` of ``rounds`` sends it: from its own share of
+        the bodies (a run sends fewer than ``len(bodies) / rounds`` at the rates seen)."""
+        return replace(self, start=index * len(self.bodies) // max(rounds, 1))
 
     def for_warmup(self) -> Operation:
         """This operation as the verification and the warm-up send it."""

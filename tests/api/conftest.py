@@ -231,5 +231,7 @@ def direct_context(
         settings=settings,
         rating_writer=RatingWriter(database),
         recommendation_memo=RecommendationMemo(0) if memo is None else memo,
-        search_batcher=SearchBatcher(engine.search_many, check_query, window_s=0.0),
+        search_batcher=SearchBatcher(
+            lambda texts, n: engine.search_many(texts, n), check_query, window_s=0.0
+        ),
     )
