@@ -98,6 +98,8 @@ def quality(engine: Any, queries: Sequence[LabelledQuery], encoders: dict[str, A
     baseline_recall = report[BASELINE.name]["all"]["recall_at_10"]
     for name, entry in report.items():
         entry["same_top10_as_baseline"] = round(float((tops[name] == base).all(axis=1).mean()), 4)
+        shared = [len(set(a) & set(b)) / 10 for a, b in zip(tops[name], base, strict=True)]
+        entry["top10_overlap_with_baseline"] = round(float(np.mean(shared)), 4)
         share = entry["all"]["recall_at_10"] / baseline_recall if baseline_recall else 0.0
         entry["recall_share_of_baseline"] = round(share, 4)
         entry["may_serve_queries"] = share >= KEEP_SHARE
@@ -224,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{name:<20} recall@10 {entry['all']['recall_at_10']:.4f}  MRR "
             f"{entry['all']['mrr']:.4f}  share {entry['recall_share_of_baseline']:.4f}  "
-            f"same top10 {entry['same_top10_as_baseline']:.3f}"
+            f"same top10 {entry['same_top10_as_baseline']:.3f}  "
+            f"overlap {entry['top10_overlap_with_baseline']:.3f}"
         )
     for name, by_threads in report["speed"].items():
         for t, by_inner in by_threads.items():

@@ -4,14 +4,15 @@ Run from the repository root (``make bench-serve`` runs the first; issue 19's fi
 from both, see BENCHMARKS.md)::
 
     python -m bench.serve [--duration 10] [--connections 32] [--write-connections 16]
-                          [--repeat 3] [--backbone sqlite|postgres-redis] [--only OP ...]
+                          [--repeat 3] [--backbone sqlite|postgres|postgres-redis] [--only OP ...]
                           [--no-two-workers] [--out bench/results/serve.json]
 
 1. **A server** (:mod:`bench.serve_harness`): a temporary database loaded from the data folder
-   (a SQLite file, or with ``--backbone postgres-redis`` a PostgreSQL database, dropped after,
-   and rate limits in Redis), and ``recsys-gql serve`` on a free loopback port, waited for
-   until every worker has started and loaded its search model. Its rate limits are far above
-   anything a run reaches: consulted on every request, never refusing one.
+   (a SQLite file, or with ``--backbone postgres`` a PostgreSQL database, dropped after;
+   ``postgres-redis`` also keeps the rate limits in Redis), and ``recsys-gql serve`` on a free
+   loopback port, waited for until every worker has started and loaded its search model. Its
+   rate limits are far above anything a run reaches: consulted on every request, never
+   refusing one.
 2. **The operations** (:mod:`bench.serve_workloads`): ``typename`` (the ceiling, in the same
    run), ``movie``, ``recommendations`` (memo on: the cached figure), ``recommendationsUncached``
    (no request can hit the memo: the figure that counts), ``similarMovies``, ``searchMovies``
@@ -135,11 +136,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="OP", help="run only these operations")
     parser.add_argument(
         "--backbone",
-        choices=("sqlite", "postgres-redis"),
+        choices=("sqlite", "postgres", "postgres-redis"),
         default="sqlite",
-        help="sqlite: a temporary SQLite file and in-process limits (default); postgres-redis: "
-        f"a temporary database on {POSTGRES_ADMIN_URL.rsplit('/', 1)[0]} and rate limits in "
-        f"{REDIS_URL}",
+        help="sqlite: a temporary SQLite file and in-process limits (default); postgres: "
+        f"a temporary database on {POSTGRES_ADMIN_URL.rsplit('/', 1)[0]} instead; "
+        f"postgres-redis: that database and rate limits in {REDIS_URL}",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = parser.parse_args(argv)
@@ -419,11 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = code_version()
     print(f"load average at start: {load_at_start}; tool: {tool}; code: {code}")
 
-    on_postgres = args.backbone == "postgres-redis"
+    on_postgres = args.backbone.startswith("postgres")
+    on_redis = args.backbone == "postgres-redis"
     limits = {
         "reads": BENCH_RATE_LIMIT,
         "writes": BENCH_RATE_LIMIT,
-        "storage": REDIS_URL if on_postgres else RATE_LIMIT_STORAGE,
+        "storage": REDIS_URL if on_redis else RATE_LIMIT_STORAGE,
     }
     main_suite: Suite | None = None
     extra_suite: Suite | None = None
@@ -489,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "server: the limiter is consulted on every request but never refuses one "
                 + (
                     "(Redis: one count shared by every worker)"
-                    if on_postgres
+                    if on_redis
                     else "(memory storage: counters per worker process)"
                 ),
             },
