@@ -90,7 +90,8 @@ class Settings(BaseSettings):
 
     preload_search_model: bool = True
     """Load the query encoder in the background at start-up, so the first ``searchMovies``
-    does not wait for it (about 6 s of CPU and 100 MB; ``false`` loads it on first use)."""
+    does not wait for it (seconds of CPU and about 100 MB, plus, on a machine's first start
+    with an ONNX ``search_encoder``, its one-off export; ``false`` loads it on first use)."""
 
     recommendation_memo_size: int = Field(default=1024, ge=0)
     """How many ``recommend`` results each process keeps for repeat requests; a result is
