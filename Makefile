@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-embed clean-artifacts
+.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts
 
 serve: install web data train db
 	$(BIN)/recsys-gql serve
@@ -84,6 +84,10 @@ bench-engine: install train
 
 bench-serve: install train
 	$(BIN)/python -m bench.serve --repeat 3
+
+# Query encoders on the labelled search set (bench/search_set.jsonl): recall@10, MRR, speed.
+bench-search: install data train
+	$(BIN)/python -m bench.search_quality
 
 bench-embed: install data
 	$(BIN)/python -m bench.embed

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from bench.common import JsonDict, machine_info, write_json_atomic
-from bench.serve import free_port, load_average
+from bench.serve_harness import free_port, load_average
 from recsys_gql.serving import uvicorn_loop
 from recsys_gql.settings import EventLoop
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -39,6 +40,7 @@ from recsys_gql.api.hardening import (
 )
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.schema import build_schema
+from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.security import Viewer, identify
 from recsys_gql.api.throttling import RequestLimiter
 from recsys_gql.api.types import Movie as MovieType
@@ -53,7 +55,7 @@ from recsys_gql.graphiql import GraphiQLPage, assets_route
 from recsys_gql.middleware.access_log import AccessLog
 from recsys_gql.middleware.request_id import RequestId
 from recsys_gql.readiness import StartupError, check_database, open_engine
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, ScoredMovie, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
@@ -77,6 +79,7 @@ class State(TypedDict):
     settings: Settings
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]
+    search_batcher: SearchBatcher[ScoredMovie]
 
 
 def request_context(
@@ -100,6 +103,7 @@ def request_context(
         settings=settings,
         rating_writer=state["rating_writer"],
         recommendation_memo=state["recommendation_memo"],
+        search_batcher=state["search_batcher"],
         viewer_id=viewer.user_id,
         auth_problem=viewer.problem,
         engine_calls=EngineCalls(
@@ -237,7 +241,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
-        database = Database.open(settings.database_url)
+        database = Database.open(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         if tracing is not None:
             engine, database = tracing.instrument(engine, database)
         log.info("artifacts %s verified", engine.directory)
@@ -246,6 +254,13 @@ def create_app(
         rating_writer = RatingWriter(database)
         memo: RecommendationMemo[Recommendation] = RecommendationMemo(
             settings.recommendation_memo_size
+        )
+        search_batcher = SearchBatcher(
+            engine.search_many,
+            check_query,
+            window_s=settings.search_batch_window_ms / 1000,
+            max_batch=settings.search_batch_max,
+            cache_size=settings.search_cache_size,
         )
         try:
             await check_database(database, engine)
@@ -271,6 +286,7 @@ def create_app(
                 "settings": settings,
                 "rating_writer": rating_writer,
                 "recommendation_memo": memo,
+                "search_batcher": search_batcher,
             }
         finally:
             if warm_up is not None and not warm_up.done():
@@ -279,8 +295,10 @@ def create_app(
                     await warm_up
             await rate_limiter.close()
             await rating_writer.close()
+            await search_batcher.close()
             await database.dispose()
             log.info("recommendation memo: %d hits, %d misses", memo.hits, memo.misses)
+            log.info("search: %s", search_batcher.stats.as_dict())
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
             if gc_thresholds is not None:
                 gc.set_threshold(*gc_thresholds)
@@ -315,8 +333,25 @@ def create_app(
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready", "run": request.state.engine.manifest.run_id})
 
+    async def stats(request: Request) -> Response:
+        """This process's cache counters (each worker keeps its own; ``pid`` says whose)."""
+        state = request.state
+        memo = state.recommendation_memo
+        return JSONResponse(
+            {
+                "pid": os.getpid(),
+                "recommendation_memo": {
+                    "hits": memo.hits,
+                    "misses": memo.misses,
+                    "size": memo.size,
+                },
+                "search": state.search_batcher.stats.as_dict(),
+            }
+        )
+
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/stats", stats, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]

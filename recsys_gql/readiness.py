@@ -21,10 +21,14 @@ class StartupError(RuntimeError):
 
 
 def open_engine(settings: Settings) -> Engine:
-    """Verify and load ``<artifacts_dir>/current``."""
+    """Verify and load ``<artifacts_dir>/current``; its query encoder is ``search_encoder``
+    on ``search_encoder_threads`` threads."""
     current = settings.artifacts_dir / "current"
+    backend = None if settings.search_encoder == "run" else settings.search_encoder
     try:
-        return Engine.load(current)
+        return Engine.load(
+            current, encoder_threads=settings.search_encoder_threads, encoder_backend=backend
+        )
     except ArtifactError as exc:
         raise StartupError(
             f"artifacts not usable: {exc.message}. Run `recsys-gql train` (or `make serve`)."

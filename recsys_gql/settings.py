@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     (a relative path is relative to the working directory; the folder is created) or
     ``postgresql+asyncpg://user@host:5432/dbname``."""
 
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    """PostgreSQL connections each worker process keeps open (SQLite: unused). Size it with
+    ``max_connections`` of the server in view: workers x replicas x (this + overflow)."""
+
+    database_max_overflow: int = Field(default=20, ge=0, le=1000)
+    """PostgreSQL connections a worker may open beyond the pool in a burst (closed after)."""
+
     env: Literal["development", "production"] = "development"
     """``production`` turns off introspection, field suggestions and (unless asked) GraphiQL."""
 
@@ -83,11 +90,34 @@ class Settings(BaseSettings):
 
     preload_search_model: bool = True
     """Load the query encoder in the background at start-up, so the first ``searchMovies``
-    does not wait for it (about 6 s of CPU and 100 MB; ``false`` loads it on first use)."""
+    does not wait for it (seconds of CPU and about 100 MB, plus, on a machine's first start
+    with an ONNX ``search_encoder``, its one-off export; ``false`` loads it on first use)."""
 
     recommendation_memo_size: int = Field(default=1024, ge=0)
     """How many ``recommend`` results each process keeps for repeat requests; a result is
     reused only while the user's ratings are exactly those it came from (``0``: none)."""
+
+    search_cache_size: int = Field(default=4096, ge=0)
+    """How many ``searchMovies`` answers (query text and ``first``) each process keeps for
+    repeated queries, least recently used out first (``0``: none)."""
+
+    search_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
+    """How long a search query that finds the encoder idle waits for others to encode with it:
+    the most a lone query is delayed. Under load batches form without waiting."""
+
+    search_batch_max: int = Field(default=32, ge=1, le=256)
+    """Most queries encoded in one batch."""
+
+    search_encoder: Literal["run", "torch", "onnx", "onnx-int8"] = "onnx-int8"
+    """How ``searchMovies`` encodes queries: ``run`` exactly as the served run embedded its
+    movies, or the same weights on torch (fp32) or ONNX Runtime (fp32 or int8 weights).
+    ``onnx-int8`` encodes several times faster than torch and finds the labelled movie of the
+    search set as often (``python -m bench.search_quality``; figures in BENCHMARKS.md); its
+    model is exported once into ``cache_dir`` on first use."""
+
+    search_encoder_threads: int = Field(default=1, ge=1, le=64)
+    """Threads the query encoder computes with (torch's or ONNX Runtime's intra-op threads).
+    One leaves the other core of a two-core machine to the event loop; see BENCHMARKS.md."""
 
     inline_engine_ms: float = 1.0
     """Engine calls estimated to take at most this many milliseconds run on the event loop

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from bench.serve_harness import free_port, serve_command
 from recsys_gql.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -60,13 +59,6 @@ def burst(urls: list[str], count: int, query: str = READ) -> list[httpx.Response
     return asyncio.run(_burst(urls, count, query))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def require_redis() -> redis.Redis:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
@@ -84,12 +76,6 @@ def require_redis() -> redis.Redis:
 def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator[str]:
     """A real ``recsys-gql serve`` process on a free port, until the block exits."""
     port = free_port()
-    script = Path(sys.executable).with_name("recsys-gql")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from recsys_gql.cli import main; raise SystemExit(main())"]
-    )
     full_env = {
         **os.environ,
         "RECSYS_GQL_ARTIFACTS_DIR": str(settings.artifacts_dir),
@@ -100,7 +86,7 @@ def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> I
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            serve_command(port),
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -15,9 +15,10 @@ from starlette.websockets import WebSocket
 
 from recsys_gql.api.engine_calls import EngineCalls
 from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, ScoredMovie
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 
@@ -44,6 +45,8 @@ class Context:
     """Group-committing ``rateMovie`` writer, one per app."""
     recommendation_memo: RecommendationMemo[Recommendation]
     """Answers for repeat ``recommendations`` requests, one per app."""
+    search_batcher: SearchBatcher[ScoredMovie]
+    """Encodes concurrent ``searchMovies`` queries together and caches answers, one per app."""
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None

@@ -112,9 +112,11 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
-    """Semantic search: the query is encoded with the movies' sentence model."""
-    engine = info.context.engine
-    hits = await info.context.engine_calls.run(0.0, 0.0, engine.search, query, first)
+    """Semantic search: the query is encoded with the movies' sentence model, together with
+    the queries that arrive at the same time (:mod:`recsys_gql.api.search_batcher`); nothing
+    is queued once the request's deadline has passed."""
+    info.context.engine_calls.check_deadline()
+    hits = await info.context.search_batcher.search(query, first)
     return [SearchHit.from_hit(info, hit) for hit in hits]
 
 

@@ -70,6 +70,8 @@ class SentenceEncoder:
     local weights into ``export_root`` (default: ``$RECSYS_GQL_CACHE_DIR``, else
     ``~/.cache/recsys-gql``) on ONNX Runtime.
     Vectors of different backends differ slightly, so each has its own :attr:`model_key`.
+    ``threads`` sets the intra-op threads it computes with (torch's are per process); ``None``
+    keeps the library's default (``$RECSYS_GQL_ONNX_THREADS`` for ONNX Runtime).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class SentenceEncoder:
         batch_size: int = 64,
         backend: EncoderBackend = "torch",
         export_root: Path | None = None,
+        threads: int | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown encoder backend {backend!r}; expected one of {BACKENDS}")
@@ -90,6 +93,7 @@ class SentenceEncoder:
         self.batch_size = batch_size
         self.backend: EncoderBackend = backend
         self.export_root = export_root
+        self.threads = threads
         self._model: Any = None
         source = Path(self.model_path) if self.model_path else None
         self._local = source if source and source.is_dir() else None
@@ -108,6 +112,11 @@ class SentenceEncoder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             if self.backend == "torch":
                 from sentence_transformers import SentenceTransformer
+
+                if self.threads is not None:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
 
                 model = SentenceTransformer(self.model_path or self.model_name, device="cpu")
                 model.max_seq_length = self.max_seq_length
@@ -140,7 +149,7 @@ class SentenceEncoder:
             model_file,
             self._local / "tokenizer.json",
             max_seq_length=self.max_seq_length,
-            threads=default_threads(),
+            threads=default_threads() if self.threads is None else self.threads,
         )
 
     @property

@@ -51,7 +51,7 @@ from recsys_gql.recsys.hybrid import (
     ramped_alpha,
     ramped_prior_weight,
 )
-from recsys_gql.recsys.onnx_encoder import BACKENDS
+from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -129,6 +129,18 @@ def _check_n(n: object) -> int:
     return int(n)
 
 
+def check_query(text: object) -> str:
+    """A search query as it is encoded (without surrounding blanks); raises
+    :class:`InvalidArgument` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgument("query", "must not be empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidArgument(
+            "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
+        )
+    return text.strip()
+
+
 class Engine:
     """Hybrid recommender over one artifact run. Thread-safe for concurrent reads."""
 
@@ -138,6 +150,8 @@ class Engine:
         *,
         encoder: TextEncoder | None = None,
         settings: HybridSettings | None = None,
+        encoder_threads: int | None = None,
+        encoder_backend: EncoderBackend | None = None,
     ) -> None:
         manifest = artifacts.manifest
         self.manifest = manifest
@@ -181,6 +195,11 @@ class Engine:
         self.movie_years: npt.NDArray[np.int16] = artifacts.array("movie_years.npy")
         ratings = self.train_ratings.data
         self.global_mean = float(ratings.mean()) if ratings.size else 3.5
+        self._encoder_threads = encoder_threads
+        """Intra-op threads of the query encoder loaded on first use (``None``: default)."""
+        self._encoder_backend = encoder_backend
+        """How queries are encoded (``None``: as the movies were; else another runtime of the
+        same weights, chosen for speed once measured to retrieve as well: BENCHMARKS.md)."""
         self._encoder = None if encoder is None else self._check_encoder(encoder)
         self._encoder_lock = threading.Lock()
         self.dense_blend_below = DENSE_BELOW
@@ -188,9 +207,21 @@ class Engine:
         limit_blas_threads()
 
     @classmethod
-    def load(cls, path: Path, *, encoder: TextEncoder | None = None) -> Engine:
+    def load(
+        cls,
+        path: Path,
+        *,
+        encoder: TextEncoder | None = None,
+        encoder_threads: int | None = None,
+        encoder_backend: EncoderBackend | None = None,
+    ) -> Engine:
         """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
-        return cls(ArtifactDir.open(path), encoder=encoder)
+        return cls(
+            ArtifactDir.open(path),
+            encoder=encoder,
+            encoder_threads=encoder_threads,
+            encoder_backend=encoder_backend,
+        )
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -425,18 +456,25 @@ class Engine:
     def search(self, text: str, n: int = 10) -> list[ScoredMovie]:
         """Movies whose text is closest in meaning to free ``text``."""
         n = _check_n(n)
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidArgument("query", "must not be empty")
-        if len(text) > MAX_QUERY_CHARS:
-            raise InvalidArgument(
-                "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
-            )
-        vector = self.encode_query(text.strip())
-        scores, rows = self.index.search(vector, n)
+        return self.search_many([check_query(text)], n)[0]
+
+    def search_many(self, texts: Sequence[str], n: int = 10) -> list[list[ScoredMovie]]:
+        """:meth:`search` for several queries at once: one encoder call and one index search
+        for all of them (the encoder's cost per query falls steeply with the batch). Raises on
+        the first bad query; a caller that must answer each query alone checks them first with
+        :func:`check_query`."""
+        n = _check_n(n)
+        queries = [check_query(text) for text in texts]
+        if not queries:
+            return []
+        scores, rows = self.index.search(self.encode_queries(queries), n)
         return [
-            ScoredMovie(self.movies.id_of(int(r)), float(s))
-            for r, s in zip(rows[0], scores[0], strict=True)
-            if r != -1
+            [
+                ScoredMovie(self.movies.id_of(int(r)), float(s))
+                for r, s in zip(rows[i], scores[i], strict=True)
+                if r != -1
+            ]
+            for i in range(len(queries))
         ]
 
     @property
@@ -450,16 +488,28 @@ class Engine:
 
     def encode_query(self, text: str) -> npt.NDArray[np.float32]:
         """Encode a query with the model the movies were embedded with (loaded on first use)."""
+        return self.encode_queries([text])
+
+    def encode_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Encode queries in one batch, as a ``(len(texts), dim)`` array of unit vectors."""
         with self._encoder_lock:
             if self._encoder is None:
-                self._encoder = self._check_encoder(query_encoder(self.manifest))
-            return self._encoder.encode([text])
+                encoder = query_encoder(
+                    self.manifest, threads=self._encoder_threads, backend=self._encoder_backend
+                )
+                self._encoder = self._check_encoder(encoder)
+            return self._encoder.encode(list(texts))
 
     def _check_encoder(self, encoder: TextEncoder) -> TextEncoder:
-        """``encoder`` if it is the variant the movies were embedded with, else an error:
-        a query vector from another variant would be compared with the wrong space."""
+        """``encoder`` if it is the variant the movies were embedded with (with a chosen
+        ``encoder_backend``: the same weights on any runtime), else an error: a query vector
+        from another model would be compared with the wrong space."""
         expected = self.manifest.models.get("embedding_key")
-        if expected is not None and encoder.model_key != expected:
+        if expected is not None and self._encoder_backend is not None:
+            expected, found = _weights_label(expected), _weights_label(encoder.model_key)
+        else:
+            found = encoder.model_key
+        if expected is not None and found != expected:
             raise ArtifactError(
                 f"the query encoder {encoder.model_key!r} is not the encoder the movies of run "
                 f"{self.manifest.run_id} were embedded with ({expected!r}); retrain, or serve "
@@ -468,11 +518,27 @@ class Engine:
         return encoder
 
 
-def query_encoder(manifest: Manifest) -> SentenceEncoder:
+def _weights_label(model_key: str) -> str:
+    """The model and weights part of an encoder's ``model_key`` (without length and runtime)."""
+    return model_key.rsplit("-len", 1)[0]
+
+
+QUERY_BATCH_SIZE = 8
+"""Queries per encoder call within one :meth:`Engine.encode_queries` (sorted by length first):
+the model is compute-bound, so one call over many queries of mixed lengths pads the short
+ones to the longest; small groups of similar length keep most of batching's saving."""
+
+
+def query_encoder(
+    manifest: Manifest, *, threads: int | None = None, backend: EncoderBackend | None = None
+) -> SentenceEncoder:
     """The sentence encoder a run's movies were embedded with, as its manifest records it
-    (runs from before the ONNX backends were embedded with torch at the configured length)."""
+    (runs from before the ONNX backends were embedded with torch at the configured length),
+    computing on ``threads`` intra-op threads (``None``: the library's default); ``backend``
+    runs the same weights on another runtime instead."""
     emb = manifest.config.get("embedding", {})
-    backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
+    if backend is None:
+        backend = manifest.models.get("embedding_backend", emb.get("backend", "torch"))
     length = manifest.models.get("embedding_max_seq_length", emb.get("max_seq_length", 256))
     if backend not in BACKENDS:
         raise ArtifactError(f"run {manifest.run_id} names an unknown encoder backend {backend!r}")
@@ -480,7 +546,9 @@ def query_encoder(manifest: Manifest) -> SentenceEncoder:
         emb.get("model_path"),
         model_name=emb.get("model_name", "sentence-transformers/all-MiniLM-L6-v2"),
         max_seq_length=int(length),
+        batch_size=QUERY_BATCH_SIZE,
         backend=backend,
+        threads=threads,
     )
 
 

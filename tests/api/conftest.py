@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.types import Recommendation, catalog_types
 from recsys_gql.app import create_app
 from recsys_gql.db.hot_reads import SqliteHotReads
@@ -30,7 +31,7 @@ from recsys_gql.db.loader import init_database
 from recsys_gql.db.models import Movie
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from tests.conftest import RealRun
@@ -236,6 +237,9 @@ def direct_context(
         settings=settings,
         rating_writer=RatingWriter(database),
         recommendation_memo=RecommendationMemo(0) if memo is None else memo,
+        search_batcher=SearchBatcher(
+            lambda texts, n: engine.search_many(texts, n), check_query, window_s=0.0
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from recsys_gql.db.models import User
 from recsys_gql.db.repository import create_schema, get_user
@@ -22,6 +23,7 @@ from recsys_gql.db.session import (
     write_session,
 )
 from recsys_gql.settings import Settings
+from tests.db.conftest import _postgres_engine
 
 
 @pytest.fixture
@@ -158,3 +160,35 @@ async def test_database_bundles_engine_and_sessions(tmp_path: Path) -> None:
             assert await get_user(session, 1) is not None
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def postgres_engine() -> AsyncIterator[AsyncEngine]:
+    async for engine in _postgres_engine():
+        yield engine
+
+
+async def test_a_postgres_connection_closed_by_the_server_is_replaced_unseen(
+    postgres_engine: AsyncEngine,
+) -> None:
+    async with postgres_engine.connect() as connection:
+        backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert postgres_engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    admin = create_async_engine(str(postgres_engine.url.render_as_string(hide_password=False)))
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+    finally:
+        await admin.dispose()
+    await asyncio.sleep(0.2)  # the event loop reads the server's goodbye
+    async with postgres_engine.connect() as connection:  # not the dead one: a new connection
+        now = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert now != backend
+
+
+def test_postgres_pool_size_is_configurable() -> None:
+    engine = create_db_engine(
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_size=3, max_overflow=4
+    )
+    assert engine.pool.size() == 3  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 4  # type: ignore[attr-defined]

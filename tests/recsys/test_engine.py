@@ -213,6 +213,28 @@ def test_search_finds_a_described_movie(engine: Engine) -> None:
         engine.search("x" * 1001)
 
 
+def test_a_batch_of_searches_answers_each_as_a_lone_search(engine: Engine) -> None:
+    queries = [
+        "a clownfish searching the ocean for his son",
+        "  toys that come alive  ",
+        "a vampire in a village",
+        "a clownfish searching the ocean for his son",  # repeated within the batch
+        "zombies in a shopping mall and a long rambling description of the survivors' plans",
+    ]
+    for n in (1, 5, 20):
+        batched = engine.search_many(queries, n)
+        assert len(batched) == len(queries)
+        for text, hits in zip(queries, batched, strict=True):
+            alone = engine.search(text, n)
+            assert [h.movie_id for h in hits] == [h.movie_id for h in alone]
+            assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-5)
+    assert engine.search_many([], 3) == []
+    with pytest.raises(InvalidArgument, match="must not be empty"):
+        engine.search_many(["fine", " "], 3)
+    with pytest.raises(InvalidArgument, match="from 1 to 100"):
+        engine.search_many(["fine"], 0)
+
+
 def test_fold_in_ranks_the_users_own_block_first(engine: Engine) -> None:
     user = USERS_A[2]
     rows, values = engine._rated_rows(engine.training_ratings(user))

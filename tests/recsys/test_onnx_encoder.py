@@ -155,3 +155,24 @@ def test_runs_from_before_the_variants_are_served_with_torch(
     unknown = manifest.model_copy(update={"models": {**models, "embedding_backend": "tpu"}})
     with pytest.raises(ArtifactError, match="unknown encoder backend 'tpu'"):
         query_encoder(unknown)
+
+
+def test_a_chosen_query_runtime_of_the_same_weights_is_accepted(
+    int8_run: tuple[Path, TrainConfig],
+    sentence_encoder: SentenceEncoder,
+    cache_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    run, _ = int8_run  # movies embedded on ONNX Runtime with int8 weights
+    engine = Engine.load(run, encoder=sentence_encoder, encoder_backend="torch")
+    hits = engine.search("animated family film for children", 3)
+    assert {hit.movie_id for hit in hits} <= set(BLOCK_A)
+    lazy = Engine.load(run, encoder_backend="torch", encoder_threads=1)
+    assert not lazy.search_model_loaded
+    assert [h.movie_id for h in lazy.search("a haunted house", 3)] == [
+        h.movie_id for h in engine.search("a haunted house", 3)
+    ]
+    other = SentenceEncoder(model_name="someone/another-model", model_path="/nonexistent")
+    with pytest.raises(ArtifactError, match="not the encoder the movies"):
+        Engine.load(run, encoder=other, encoder_backend="torch")
