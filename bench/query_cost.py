@@ -18,8 +18,11 @@ process's CPU (all threads: the sentence encoder runs on torch's own):
 It then prices every query of ``examples/`` and of the web page with the cost model, and
 reports CPU per estimated unit for a mix of queries, so the weights and the default limits
 (``RECSYS_GQL_MAX_QUERY_COST``, ``RECSYS_GQL_QUERY_COST_PER_READ``) can be checked against
-measurements. The weights declared in ``recsys_gql/api/types.py`` and ``queries.py`` quote the
-``weights`` this writes to ``bench/results/query_cost.json``.
+measurements. Last, it runs each costly shape of ``bench.query_cost_load`` in-process beside
+a ticker and reports the longest the event loop went without a turn (``loop_stalls``).
+
+The weights declared in ``recsys_gql/api/types.py`` follow the ``weights`` this writes to
+``bench/results/query_cost.json`` (``tests/api/test_query_cost.py`` holds them to it).
 """
 
 from __future__ import annotations
@@ -400,6 +403,62 @@ async def cpu_per_unit(settings: Settings, calls: int) -> dict[str, dict[str, fl
     return out
 
 
+async def loop_stalls(settings: Settings, runs: int) -> dict[str, dict[str, float]]:
+    """For each costly candidate of ``bench.query_cost_load``: its cost, and over ``runs``
+    executions the longest the event loop went without a turn (a ticker yielding to it meets
+    every turn) and the time the execution took."""
+    from bench.query_cost_load import candidates  # the same shapes as the load benchmark
+
+    app = create_app(settings)
+    schema = build_schema(settings)
+    model = CostModel(schema._schema)
+    out: dict[str, dict[str, float]] = {}
+    async with app.router.lifespan_context(app) as lifespan_state:
+        state = dict(lifespan_state or {})
+        engine = state["engine"]
+        await asyncio.to_thread(engine.warm_up_search)
+        movies = [int(m) for m in engine.movies.ids]
+        texts = [f"{QUERIES[i % len(QUERIES)]} {i}" for i in range(5000)]
+        for candidate in candidates(movies, texts):
+            longest, elapsed = 0.0, []
+            for i in range(runs):
+                variables = candidate.variables(i)
+                stall, took = await _longest_stall(schema, state, candidate.query, variables)
+                longest = max(longest, stall)
+                elapsed.append(took)
+            cost = model.estimate(parse(candidate.query), None, candidate.variables(0))
+            out[candidate.name] = {
+                "cost": cost,
+                "longest_stall_ms": round(longest * 1000, 2),
+                "median_execution_ms": round(statistics.median(elapsed) * 1000, 1),
+            }
+            print(f"{candidate.name:40s} longest stall {longest * 1000:6.2f} ms", flush=True)
+    return out
+
+
+async def _longest_stall(
+    schema: RecsysSchema, state: dict[str, Any], query: str, variables: Variables
+) -> tuple[float, float]:
+    gaps: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    await execute(schema, state, query, variables, Viewer(None))
+    took = time.perf_counter() - started
+    running = False
+    await task
+    return max(gaps, default=0.0), took
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -428,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         measured = asyncio.run(measure(settings, args.calls))
         mix = asyncio.run(cpu_per_unit(settings, max(20, args.calls // 4)))
+        stalls = asyncio.run(loop_stalls(settings, 10))
     model = CostModel(build_schema()._schema)
     payload = {
         "benchmark": "query_cost",
@@ -437,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         **measured,
         "priced": price_operations(model),
         "cpu_per_unit": mix,
+        "loop_stalls": stalls,
     }
     write_json_atomic(args.out, payload)
     print(f"unit {measured['unit_ms'] * 1000:.1f} us; weights: {measured['weights']}")
