@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +37,10 @@ RESULTS = REPO / "bench" / "results"
 def main() -> int:
     """Run the check; 0 when every part held."""
     options = parse_args()
+    # Stopped (SIGTERM, or SIGINT even where a shell started it ignoring SIGINT), it still
+    # cleans up: the signal becomes an exception, and the finally blocks below run.
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     workdir = REPO / "build" / "docker-check"
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recsys-gql-docker"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +48,9 @@ def main() -> int:
         docker = Docker(log)
         with Engine(docker, workdir):
             if options.remove_bases:
+                clean_up(docker, keep_image=False)
                 bases.remove_bases(docker, bases.Bases())
+                shutil.rmtree(cache, ignore_errors=True)
                 return 0
             report = Report(REPO, " ".join(["python -m dockercheck", *sys.argv[1:]]))
             outcome = "failed"
@@ -60,6 +68,11 @@ def main() -> int:
                 name = "docker_image_check" if options.image_only else "docker_check"
                 report.write(RESULTS / f"{name}.json", outcome)
             return 0 if outcome == "passed" else 1
+
+
+def interrupted(signum: int, frame: object) -> None:
+    """Turn a stop signal into an exception in the main thread."""
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def parse_args() -> argparse.Namespace:

@@ -71,10 +71,9 @@ class Stack:
         assert train is not None
         if train["State"]["ExitCode"] != 0:
             raise CheckFailed(f"train exited {train['State']['ExitCode']}")
-        self.replicas = self.project.containers("api")
+        self.find_replicas()
         if len(self.replicas) != 2:
             raise CheckFailed(f"expected 2 api replicas, found {self.replicas}")
-        self.clients = [Client(published_url(self.docker, name)) for name in self.replicas]
         self.wait_ready()
         healthy = [wait_healthy(self.docker, name, started) for name in self.replicas]
         return {
@@ -82,6 +81,15 @@ class Stack:
             "ready_seconds": round(time.monotonic() - started, 1),
             "healthy_seconds": round(max(healthy), 1),
         }
+
+    def find_replicas(self) -> None:
+        """The api containers and a client on each one's published port.
+
+        Asked again after any restart: a replica started again may come back on another port
+        of ``RECSYS_GQL_API_PORTS`` (a load balancer reaches them as ``api:8000`` instead).
+        """
+        self.replicas = self.project.containers("api")
+        self.clients = [Client(published_url(self.docker, name)) for name in self.replicas]
 
     def wait_ready(self) -> None:
         """Until every replica's /readyz is 200."""
@@ -137,8 +145,14 @@ class Stack:
         if answers != [200] * 5:
             raise CheckFailed(f"replica B with A killed answered {answers}")
         self.docker.run("start", a_name)
+        port_before = self.clients[0].url
+        self.find_replicas()
         self.wait_ready()
-        return {"b_statuses": answers, "a_restarted_by_docker": restarted}
+        return {
+            "b_statuses": answers,
+            "a_restarted_by_docker": restarted,
+            "a_port": f"{port_before} -> {self.clients[0].url}",
+        }
 
     def redis_killed(self, fail_open: bool) -> dict[str, Any]:
         """``docker kill`` Redis: answered unthrottled (fail-open) or 503 (fail-closed)."""
@@ -172,8 +186,7 @@ class Stack:
         self.project.settings["RECSYS_GQL_RATE_LIMIT_FAIL_OPEN"] = "false"
         self.project.write_env()
         self.project.up()
-        self.replicas = self.project.containers("api")
-        self.clients = [Client(published_url(self.docker, name)) for name in self.replicas]
+        self.find_replicas()
         self.wait_ready()
 
     def memory(self) -> list[float]:
