@@ -154,7 +154,7 @@ def run_stack(report: Report, project: compose.Project) -> None:
     with report.phase("stack: write limit across replicas"):
         report.result("rate_limit", running.limit_holds_across_replicas())
     with report.phase("stack: memory per replica"):
-        report.result("replica_memory_mb", running.memory())
+        report.result("replica_search_and_memory", running.memory())
     with report.phase("stack: kill one api replica"):
         report.result("replica_killed", running.replica_killed())
     with report.phase("stack: kill Redis, fail-open"):

@@ -14,6 +14,7 @@ from dockercheck.engine import CheckFailed
 RECOMMENDATIONS = """query($u: Int!) {
   user(id: $u) { ratingsCount recommendations(first: 10) { movie { id } } }
 }"""
+SEARCH = '{ searchMovies(query: "toys that come alive at night", first: 3) { movie { id } } }'
 RATE = """mutation($u: Int!, $m: Int!, $r: Float!) {
   rateMovie(input: {userId: $u, movieId: $m, rating: $r}) { __typename }
 }"""
@@ -77,6 +78,22 @@ class Client:
         user_data = self.query(RECOMMENDATIONS, {"u": user})["user"]
         ids = [int(r["movie"]["id"]) for r in user_data["recommendations"]]
         return int(user_data["ratingsCount"]), ids
+
+    def first_search(self, timeout: float) -> float:
+        """Seconds until a ``searchMovies`` is answered.
+
+        Until a worker has loaded the sentence model (in the background after start-up), a
+        search waits for it and may end in 503 ``TIMEOUT`` (the 15 s request deadline) on a
+        busy machine; such answers are retried, anything else fails at once.
+        """
+        started = time.monotonic()
+        while True:
+            answer = self.post(SEARCH)
+            if answer.status == 200 and not answer.body.get("errors"):
+                return time.monotonic() - started
+            if answer.code != "TIMEOUT" or time.monotonic() - started > timeout:
+                raise CheckFailed(f"{self.url}: search answered {answer.status} {answer.body}")
+            time.sleep(1)
 
     def ready(self) -> bool:
         """Whether ``/readyz`` answers 200 now."""

@@ -128,7 +128,7 @@ def serve_until_healthy(docker: Docker, tag: str, prefix: str) -> dict[str, Any]
         title = client.query("{ movie(id: 1) { title } }")["movie"]["title"]
         if title != "Toy Story":
             raise CheckFailed(f"movie 1 is {title!r} in the served catalog")
-        client.query('{ searchMovies(query: "toys that come alive", first: 3) { movie { id } } }')
+        first_search = client.first_search(HEALTHY_TIMEOUT)
         memory = memory_mb(docker, name)
     finally:
         logs = docker.run("logs", name, check=False, quiet=True)
@@ -137,6 +137,7 @@ def serve_until_healthy(docker: Docker, tag: str, prefix: str) -> dict[str, Any]
     return {
         "ready_seconds": round(ready_after, 1),
         "healthy_seconds": round(healthy_after, 1),
+        "first_search_seconds": round(first_search, 1),
         "memory_mb_two_workers_after_search": memory,
     }
 
