@@ -25,6 +25,8 @@ FORBIDDEN_NAMES = ("ratings.csv", "movies.csv", "links.csv", "tags.csv", "overvi
                    "recsys.db", "ml-latest-small", "item_factors.npy", "content.faiss", ".env",
                    ".git", "node_modules.installed")  # fmt: skip
 """Names of data, artifacts and secrets that must not be anywhere in the image."""
+NATIVE_MODULES = ("implicit.cpu._als", "faiss", "scipy.sparse.linalg", "sklearn.neighbors",
+                  "onnxruntime", "asyncpg", "torch")  # fmt: skip
 HEALTHY_TIMEOUT = 360.0
 TRAIN = "recsys-gql data fetch && recsys-gql train --if-stale --quiet && recsys-gql db init"
 SOURCE_MOUNT = "/srv/movielens"
@@ -59,6 +61,10 @@ def static_checks(docker: Docker, tag: str) -> dict[str, Any]:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         if env.get(name) != "1":
             raise CheckFailed(f"{name} is {env.get(name)!r} in the image, not 1")
+    # Each native extension on its own, in a fresh interpreter: a library that another one
+    # happens to load first (torch's OpenMP runtime) must not be what makes it import.
+    for module in NATIVE_MODULES:
+        docker.run("run", "--rm", "--entrypoint", "python", tag, "-c", f"import {module}")
     names = " -o ".join(f"-name '{name}'" for name in FORBIDDEN_NAMES)
     found = docker.run(
         "run", "--rm", "--user", "0:0", "--entrypoint", "sh", tag, "-c",
