@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import shutil
 import signal
 import sys
@@ -54,7 +55,10 @@ def main() -> int:
                 return 0
             report = Report(REPO, " ".join(["python -m dockercheck", *sys.argv[1:]]))
             outcome = "failed"
-            cleanups: list[Callable[[], None]] = []
+            before = anonymous_volumes(docker)
+            cleanups: list[Callable[[], None]] = [
+                functools.partial(remove_new_anonymous_volumes, docker, before)
+            ]
             try:
                 run(docker, report, workdir, cache, options, cleanups)
                 outcome = "passed"
@@ -182,6 +186,20 @@ def base_sizes(docker: Docker, standins: bases.Bases) -> dict[str, int]:
         found = docker.inspect("image", reference)
         sizes[reference] = round(found["Size"] / 1e6) if found else 0
     return sizes
+
+
+def anonymous_volumes(docker: Docker) -> set[str]:
+    """Unnamed volumes attached to no container (Docker names them with 64 hex digits)."""
+    found = docker.run("volume", "ls", "-q", "--filter", "dangling=true", quiet=True)
+    return {name for name in found.stdout.split() if re.fullmatch(r"[0-9a-f]{64}", name)}
+
+
+def remove_new_anonymous_volumes(docker: Docker, before: set[str]) -> None:
+    """The image's VOLUMEs that this run's containers left unnamed and unused (a volume
+    cannot carry a label unless named); those that existed before the run are kept."""
+    new = sorted(anonymous_volumes(docker) - before)
+    if new:
+        docker.run("volume", "rm", *new, check=False)
 
 
 def clean_up(docker: Docker, keep_image: bool) -> None:
