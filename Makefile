@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts
+.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts docker-check docker-image-check docker-check-clean
 
 serve: install web data train db
 	$(BIN)/recsys-gql serve
@@ -91,6 +91,21 @@ bench-search: install data train
 
 bench-embed: install data
 	$(BIN)/python -m bench.embed
+
+# The image built and the compose stack run for real (docs/docker.md). Needs a Docker engine
+# (started here, and stopped after, when dockerd is installed but not running), debootstrap for
+# the stand-in base images, and RECSYS_GQL_DATA_SOURCE (a local MovieLens copy the containers
+# read; nothing is downloaded). Removes the containers, volumes and image it created; keeps
+# the stand-in bases (docker-check-clean removes them). Writes bench/results/docker_check.json.
+docker-check: install
+	PYTHONPATH=docker $(BIN)/python -m dockercheck
+
+# The image alone: bases, build, and the image's own checks, without the compose stack.
+docker-image-check: install
+	PYTHONPATH=docker $(BIN)/python -m dockercheck --image-only
+
+docker-check-clean: install
+	PYTHONPATH=docker $(BIN)/python -m dockercheck --remove-bases
 
 clean-artifacts:
 	rm -rf artifacts/2* artifacts/current

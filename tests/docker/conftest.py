@@ -19,6 +19,8 @@ from tests.api.conftest import api_settings, database_url  # noqa: F401
 from tests.conftest import REPO
 
 DOCKER_DIR = REPO / "docker"
+# docker/dockercheck (make docker-check) runs as `python -m dockercheck` from docker/.
+sys.path.insert(0, str(DOCKER_DIR))
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"

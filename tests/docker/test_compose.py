@@ -206,3 +206,40 @@ def test_env_example_is_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.is_production
     assert settings.rate_limit_reads == "30/minute"
     assert settings.rate_limit_fail_open is True
+
+
+CHECK_OVERRIDE = REPO / "docker" / "check" / "compose.check.yaml"
+CHECK_VARIABLES = {
+    "RECSYS_GQL_CHECK_DATA_SOURCE": "/work/shared/data",
+    "RECSYS_GQL_CHECK_POSTGRES_IMAGE": "recsys-gql-check/postgres:15-bookworm",
+    "RECSYS_GQL_CHECK_REDIS_IMAGE": "recsys-gql-check/redis:7.0-bookworm",
+}
+
+
+def test_the_checks_override_changes_only_what_the_workplace_forces(
+    schema: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """make docker-check layers docker/check/compose.check.yaml over compose.yaml: stand-in
+    images for PostgreSQL and Redis, a read-only local MovieLens copy for train, nothing else
+    (the api replicas run exactly as the shipped file says)."""
+    override: dict[str, Any] = yaml.safe_load(CHECK_OVERRIDE.read_text(encoding="utf-8"))
+    assert set(override) == {"services"}
+    services = override["services"]
+    assert set(services) == {"train", "postgres", "redis"}
+    assert set(services["postgres"]) == set(services["redis"]) == {"image"}
+    (mount,) = services["train"]["volumes"]
+    assert set(services["train"]) == {"volumes"}
+    assert (mount["type"], mount["target"], mount["read_only"]) == ("bind", "/srv/movielens", True)
+    # Compose's merge: mappings merged, volume lists extended; then interpolated and validated.
+    merged = copy.deepcopy(compose)
+    for name, changes in services.items():
+        for key, value in changes.items():
+            if key == "volumes":
+                merged["services"][name][key] = [*merged["services"][name][key], *value]
+            else:
+                merged["services"][name][key] = value
+    resolved = interpolate(merged, {**env_example(), **CHECK_VARIABLES})
+    assert schema_errors(schema, resolved) == []
+    assert resolved["services"]["postgres"]["image"].startswith("recsys-gql-check/")
+    with pytest.raises(AssertionError, match="RECSYS_GQL_CHECK_DATA_SOURCE is required"):
+        interpolate(merged, env_example())
