@@ -285,6 +285,10 @@ def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.path or settings.artifacts_dir / "current"
     manifest = verify(path.resolve())
     print(f"{path}: run {manifest.run_id}, {len(manifest.files)} files verified")
+    for name, record in manifest.arms.items():
+        print(f"  arm {name}: {record.status}" + (f" ({record.reason})" if record.reason else ""))
+    ranker = manifest.ranker
+    print(f"  ranker: {ranker.status}" + (f" ({ranker.reason})" if ranker.reason else ""))
     return 0
 
 

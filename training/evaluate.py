@@ -24,11 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
-from tqdm import tqdm
-
 from recsys_gql.recsys.collaborative import CollaborativeModel
-from recsys_gql.recsys.content import ContentGraph
-from recsys_gql.recsys.engine import HybridSettings, arm_scores
 from recsys_gql.recsys.hybrid import (
     apply_prior,
     normalise_rows,
@@ -37,6 +33,10 @@ from recsys_gql.recsys.hybrid import (
     ramped_alpha,
     ramped_prior_weight,
 )
+from tqdm import tqdm
+
+from recsys_gql.recsys.content import ContentGraph
+from recsys_gql.recsys.engine import HybridSettings, arm_scores
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import AlsConfig, EvalConfig, PopularityConfig
 from training.fit import fit_als, popularity, rating_matrix
