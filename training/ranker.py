@@ -4,8 +4,8 @@ Every arm is fitted on the data without each user's latest ratings (:mod:`traini
 for each user with held-out likes the engine's own code (:func:`~recsys_gql.recsys.features.
 candidates` and :func:`~recsys_gql.recsys.features.matrix`) turns their history into a group of
 candidate rows, labelled 1 when the held-out ratings include the movie with a rating at or
-above the threshold. The same users also appear cut to their first ``n`` ratings (the
-evaluation's cold-start protocol), so short histories are in the training data. A share of
+above the threshold. The same users also appear cut to their first and to their latest ``n``
+ratings (:func:`histories`), so short histories are in the training data. A share of
 the users decides, by their NDCG@10, when to stop adding trees; the model is then refitted on
 all users with that many trees.
 """
@@ -38,16 +38,23 @@ class Examples:
 
 
 def histories(data: TrainingSet, user: int, cold_sizes: Sequence[int]) -> list[History]:
-    """The user's whole training history and its first ``n`` ratings (by time) for each
-    shorter ``n``."""
+    """The user's whole training history and, for each shorter ``n``, its first ``n`` and
+    its latest ``n`` ratings (by time).
+
+    Both cuts teach the ranker short histories, differently: the first ratings predict the
+    held-out ones years later (the evaluation's cold-start protocol, where popularity pays),
+    the latest ones predict what comes next (a new user's situation, where taste pays). With
+    first cuts alone, five Pixar ratings brought mostly blockbusters; with latest cuts alone,
+    the ten-rating cold-start NDCG fell below a fixed-α blend (validation, ml-latest-small).
+    """
     full = data.history(user)
     out = [full]
     order = np.lexsort((full.rows, full.times))
     for n in sorted(set(cold_sizes)):
         if 0 < n < full.size:
-            keep = order[:n]
-            out.append(History.build(full.rows[keep], full.ratings[keep], full.times[keep],
-                                     data.now))  # fmt: skip
+            for keep in (order[:n], order[-n:]):
+                out.append(History.build(full.rows[keep], full.ratings[keep], full.times[keep],
+                                         data.now))  # fmt: skip
     return out
 
 

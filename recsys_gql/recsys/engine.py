@@ -202,9 +202,8 @@ class Engine:
         self.popularity = _arm(self.arms, PopularityArm)
         self.prior = popularity_prior(self.popularity.count)
         self.ranker = self._load_ranker(artifacts)
-        cold = self.popularity.score(History.build(*_empty(), self.catalog_now)).values
-        self.cold_scores = cold
-        self._cold_order = np.argsort(-cold, kind="stable")
+        self.cold_scores = self.popularity.cold_start()
+        self._cold_order = np.argsort(-self.cold_scores, kind="stable")
         self._encoder_threads = encoder_threads
         """Intra-op threads of the query encoder loaded on first use (``None``: default)."""
         self._encoder_backend = encoder_backend
@@ -481,7 +480,8 @@ class Engine:
         ]
 
     def _popular_recommendations(self, mask: npt.NDArray[np.bool_], n: int) -> list[Recommendation]:
-        """Cold start: the ``n`` candidates the popularity arm scores best now, scaled min-max
+        """Cold start: the ``n`` candidates the popularity arm ranks best for a user with no
+        ratings (:meth:`~recsys_gql.recsys.arms.popularity.PopularityArm.cold_start`), scaled min-max
         over all candidates; read off a precomputed order (its head and tail), never the whole
         catalog."""
         best = first_allowed(self._cold_order, mask, n)
@@ -620,10 +620,6 @@ QUERY_BATCH_SIZE = 8
 """Queries per encoder call within one :meth:`Engine.encode_queries` (sorted by length first):
 the model is compute-bound, so one call over many queries of mixed lengths pads the short
 ones to the longest; small groups of similar length keep most of batching's saving."""
-
-
-def _empty() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float64]]:
-    return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float64)
 
 
 def _load_arms(artifacts: ArtifactDir, catalog: Catalog) -> tuple[list[AnyArm], list[ArmStatus]]:

@@ -83,18 +83,24 @@ def test_a_user_gets_their_own_taste(engine: Engine) -> None:
     assert set(ids(recs)) <= set(BLOCK_A)
 
 
-def test_folding_in_a_new_taste_moves_its_movies_up(engine: Engine) -> None:
+@pytest.mark.parametrize("which", ["engine", "blend_engine"])
+def test_folding_in_a_new_taste_moves_its_movies_up(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    engine: Engine = request.getfixturevalue(which)
+    alpha = None
     user = USERS_A[0]
     before = engine.training_ratings(user)
     unseen = len(BLOCK_A + BLOCK_B) - len(before)
-    rank_before = ids(engine.recommend(user, n=unseen, ratings=before))
+    rank_before = ids(engine.recommend(user, n=unseen, alpha=alpha, ratings=before))
     after = {**before, **{m: 5.0 for m in BLOCK_B[:3]}}
-    rank_after = ids(engine.recommend(user, n=unseen - 3, ratings=after))
+    rank_after = ids(engine.recommend(user, n=unseen - 3, alpha=alpha, ratings=after))
     horror = BLOCK_B[3:]
     mean_before = np.mean([rank_before.index(m) for m in horror])
     mean_after = np.mean([rank_after.index(m) for m in horror])
     assert mean_after < mean_before
-    assert rank_after[0] in horror
+    if engine.ranker is None:  # the tiny data has no user of two tastes to teach a ranker with
+        assert rank_after[0] in horror
 
 
 def test_a_brand_new_user_with_ratings_is_folded_in(engine: Engine) -> None:
