@@ -2,8 +2,8 @@
 
 ``bench/scale_serve.py`` needs catalogs of 62k and 1M movies. Encoding a million texts is not
 what it measures, so the arrays are synthesised directly and saved with the pipeline's own
-:func:`training.pipeline.save_catalog` and :func:`~training.pipeline.save_stack` and :class:`~recsys_gql.artifacts.ArtifactWriter`;
-the engine then loads, verifies and serves them like any trained run.
+:func:`training.pipeline.save_catalog` and :func:`~training.pipeline.save_stack`; the engine
+then loads, verifies and serves them like any trained run.
 
 What is planted, so that approximate search and the arms behave as on real data:
 
@@ -198,9 +198,10 @@ def write_run(
     ]
     skipped = {
         kind.name: ArmRecord(
-            status="skipped", reason="not fitted on synthetic data",
+            status="skipped",
+            reason="not fitted on synthetic data",
             config=config.arm(kind).model_dump(mode="json"),
-        )  # fmt: skip
+        )
         for kind in ARMS
         if kind.name not in {arm.name for arm in arms}
     }

@@ -214,8 +214,9 @@ def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
     """Load the engine from ``run_dir`` in this (fresh) process and time every operation
     (``nprobe`` overrides an IVF index's probes from the manifest)."""
     from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
-    from recsys_gql.recsys.engine import Engine
     from recsys_gql.recsys.hybrid import profile_weights, ramped_alpha, ramped_prior_weight
+
+    from recsys_gql.recsys.engine import Engine
 
     out: JsonDict = {"rss_before_load": rss_mb(), "load_average_at_start": load_average()}
     start = time.perf_counter()

@@ -141,6 +141,14 @@ class RankerConfig(_Section):
     early_stopping_share: float = Field(
         0.2, gt=0.0, lt=1.0, description="users whose lists decide when to stop adding trees"
     )
+    genre_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="genre affinity's share of a short history's order, "
+        "faded by genre_ramp (0: the ranker alone); a product choice, see docs/ranking.md",
+    )
+    genre_ramp: float = Field(5.0, gt=0.0, description="share = genre_weight * k / (n + k)")
     learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     num_leaves: int = Field(31, ge=2, le=4096)
     min_data_in_leaf: int = Field(50, ge=1)

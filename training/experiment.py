@@ -86,7 +86,7 @@ def _ranker(stack: Stack) -> Ranker | None:
     record = stack.ranker_record
     if stack.ranker is None:
         return None
-    return Ranker.from_string(stack.ranker.model, record.features, record.feature_arms)
+    return Ranker.from_record(stack.ranker.model, record)
 
 
 def _arm(stack: Stack, kind: type[AnyArm]) -> AnyArm:
@@ -189,7 +189,7 @@ def run_evaluation(
         "popularity": popularity_tops(split, prior_count),
         "tfidf_content": tfidf_tops(
             split, fit_tfidf(test_texts, train_config.tfidf), content_shrink
-        ),  # fmt: skip
+        ),
     }
     for arm in stack.arms:
         tops[f"arm_{arm.name}"] = split.tops(arm_matrix(arm, users, n_items))
@@ -209,7 +209,7 @@ def run_evaluation(
             against="ease_r",
             resamples=config.bootstrap_resamples,
             seed=seed,
-        )  # fmt: skip
+        )
         if "ease_r" in tops
         else {}
     )

@@ -43,9 +43,8 @@ def histories(data: TrainingSet, user: int, cold_sizes: Sequence[int]) -> list[H
 
     Both cuts teach the ranker short histories, differently: the first ratings predict the
     held-out ones years later (the evaluation's cold-start protocol, where popularity pays),
-    the latest ones predict what comes next (a new user's situation, where taste pays). With
-    first cuts alone, five Pixar ratings brought mostly blockbusters; with latest cuts alone,
-    the ten-rating cold-start NDCG fell below a fixed-α blend (validation, ml-latest-small).
+    the latest ones predict what comes next (a new user's situation, where taste pays). Either
+    alone lost one of the two on validation (docs/ranking.md).
     """
     full = data.history(user)
     out = [full]

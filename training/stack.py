@@ -71,9 +71,9 @@ def fit_stack(data: TrainingSet, config: TrainConfig, *, stage: Stage = _no_stag
     """Steps 1-4 of the module docstring."""
     skipped: dict[str, str] = {}
     for kind in ARMS:
-        reason = kind.skip_reason(data, config.arm(kind))
-        if reason is not None:
-            skipped[kind.name] = reason
+        why = kind.skip_reason(data, config.arm(kind))
+        if why is not None:
+            skipped[kind.name] = why
     ranker_config = config.ranker
     with stage("validation") as info:
         held = split_latest(data, ranker_config.holdout)
@@ -129,7 +129,13 @@ def fit_stack(data: TrainingSet, config: TrainConfig, *, stage: Stage = _no_stag
             file=MODEL_FILE,
             features=names,
             feature_arms=features.feature_arms(inner),
-            details=trained.details,
+            details={
+                **trained.details,
+                "genre_guard": {
+                    "weight": ranker_config.genre_weight,
+                    "ramp": ranker_config.genre_ramp,
+                },
+            },
         )
         if trained is not None
         else RankerRecord(status="skipped", reason=reason)

@@ -96,7 +96,8 @@ class History:
         if half_life <= 0:
             return np.ones(self.size, dtype=np.float32)
         decay = np.power(0.5, self.recency / np.float32(half_life), dtype=np.float32)
-        return (floor + (1.0 - floor) * decay).astype(np.float32)
+        weights: FloatArray = (floor + (1.0 - floor) * decay).astype(np.float32)
+        return weights
 
     def latest(self, count: int) -> IndexArray:
         """Positions (into ``rows``) of the ``count`` most recent ratings, newest first."""

@@ -242,9 +242,7 @@ class Engine:
                 f"{self.directory}: the ranker was trained on features {record.features}, the "
                 f"arms of this run give {expected}: retrain with `recsys-gql train`"
             )
-        return Ranker.from_string(
-            artifacts.text(record.file or MODEL_FILE), record.features, record.feature_arms
-        )
+        return Ranker.from_record(artifacts.text(record.file or MODEL_FILE), record)
 
     @property
     def ranking_stage(self) -> str | None:
@@ -414,7 +412,7 @@ class Engine:
         because: list[list[Contribution]] = [[] for _ in result.rows]
         leaning: list[dict[str, float]] = [{} for _ in result.rows]
         if explained and result.rows.size:
-            shares = ranker.arm_leaning(result.features)
+            shares = ranker.leaning(result.features, result.guard)
             column = {name: j for j, name in enumerate(ranker.arms)}
             parts = [
                 ArmPart(arm.name, shares[:, column[arm.name]],
@@ -481,9 +479,8 @@ class Engine:
 
     def _popular_recommendations(self, mask: npt.NDArray[np.bool_], n: int) -> list[Recommendation]:
         """Cold start: the ``n`` candidates the popularity arm ranks best for a user with no
-        ratings (:meth:`~recsys_gql.recsys.arms.popularity.PopularityArm.cold_start`), scaled min-max
-        over all candidates; read off a precomputed order (its head and tail), never the whole
-        catalog."""
+        ratings (:meth:`PopularityArm.cold_start`), scaled min-max over all candidates; read
+        off a precomputed order (its head and tail), never the whole catalog."""
         best = first_allowed(self._cold_order, mask, n)
         if best.size == 0:
             return []

@@ -14,7 +14,6 @@ on for that movie.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,24 +23,55 @@ from recsys_gql.errors import ArtifactError
 from recsys_gql.recsys import features
 from recsys_gql.recsys.arm import FloatArray, IndexArray
 from recsys_gql.recsys.blend import normalise, top_n
-from recsys_gql.recsys.features import Scored
+from recsys_gql.recsys.features import CONTEXT, Scored
+
+GENRE_FEATURE = "genre_affinity"
 
 MODEL_FILE = "ranker.txt"
 
 
-class Ranker:
-    """A loaded LightGBM booster and the arm of each of its features."""
+@dataclass(frozen=True)
+class GenreGuard:
+    """How much genre affinity a short history's ranking keeps: ``weight · k / (n + k)`` for a
+    user with ``n`` ratings (see :func:`rank`)."""
 
-    def __init__(self, booster: Any, features: list[str], feature_arms: dict[str, str]) -> None:
+    weight: float = 0.0
+    ramp: float = 5.0
+
+    def at(self, n_ratings: int) -> float:
+        """The guard's share for a user with ``n_ratings``."""
+        if self.weight <= 0:
+            return 0.0
+        return self.weight * self.ramp / (n_ratings + self.ramp)
+
+
+class Ranker:
+    """A loaded LightGBM booster, the arm of each of its features and its genre guard."""
+
+    def __init__(
+        self,
+        booster: Any,
+        features: list[str],
+        feature_arms: dict[str, str],
+        guard: GenreGuard | None = None,
+    ) -> None:
         self.booster = booster
         self.features = features
         self.feature_arms = feature_arms
+        self.guard = guard or GenreGuard()
         arms = sorted(set(feature_arms.values()))
         self.arms = arms
         self._arm_columns = np.array([arms.index(feature_arms[f]) for f in features])
+        self._genre_column = features.index(GENRE_FEATURE) if GENRE_FEATURE in features else None
 
     @classmethod
-    def from_string(cls, text: str, features: list[str], feature_arms: dict[str, str]) -> Ranker:
+    def from_string(
+        cls,
+        text: str,
+        features: list[str],
+        feature_arms: dict[str, str],
+        guard: GenreGuard | None = None,
+    ) -> Ranker:
         """A ranker from LightGBM's text model (checked against ``features``)."""
         import lightgbm
 
@@ -51,12 +81,28 @@ class Ranker:
                 f"the ranker's features {booster.feature_name()} are not the manifest's "
                 f"{features}: retrain with `recsys-gql train`"
             )
-        return cls(booster, features, feature_arms)
+        return cls(booster, features, feature_arms, guard)
 
     @classmethod
-    def load(cls, path: Path, features: list[str], feature_arms: dict[str, str]) -> Ranker:
-        """Read a verified model file."""
-        return cls.from_string(path.read_text(encoding="utf-8"), features, feature_arms)
+    def from_record(cls, text: str, record: Any) -> Ranker:
+        """A ranker from its model text and its manifest section (a :class:`RankerRecord`)."""
+        guard = GenreGuard(**record.details.get("genre_guard", {}))
+        return cls.from_string(text, record.features, record.feature_arms, guard)
+
+    def leaning(self, matrix: npt.NDArray[np.float32], guard: float) -> npt.NDArray[np.float64]:
+        """:meth:`arm_leaning` with the genre guard's share counted as ``context``."""
+        shares = self.arm_leaning(matrix)
+        if guard > 0 and CONTEXT in self.arms:
+            shares *= 1.0 - guard
+            shares[:, self.arms.index(CONTEXT)] += guard
+        return shares
+
+    def genre_affinity(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The genre-affinity column of a feature matrix (zeros without one)."""
+        if self._genre_column is None:
+            return np.zeros(matrix.shape[0], dtype=np.float32)
+        column: npt.NDArray[np.float32] = matrix[:, self._genre_column]
+        return column
 
     def predict(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """A score per row (higher ranks first)."""
@@ -90,6 +136,8 @@ class Ranked:
     """The feature rows of ``rows`` (for :meth:`Ranker.arm_leaning`)."""
     candidates: int
     """How many movies the arms offered."""
+    guard: float = 0.0
+    """The genre guard's share of the order (0 for long histories)."""
 
 
 def rank(
@@ -100,16 +148,29 @@ def rank(
     allowed: npt.NDArray[np.bool_],
     n: int,
 ) -> Ranked:
-    """Candidates from every arm, the ranker's order over them, the top ``n``."""
+    """Candidates from every arm, the ranker's order over them, the top ``n``.
+
+    The genre guard: for a short history the order is ``(1 − g) · ranker + g · genre
+    affinity`` (both scaled 0-1 over the candidates), ``g`` fading with the number of
+    ratings. Offline accuracy for the first few ratings rewards what everyone watches; the
+    guard keeps a new user's list in the genres they rated, at a measured cost
+    (docs/ranking.md), and is gone after a few dozen ratings.
+    """
     rows = features.candidates(scored, allowed)
     table = features.matrix(scored, genres, years, rows)
     predicted = ranker.predict(table) if rows.size else np.zeros(0)
-    best = top_n(predicted, n)
+    score = normalise(predicted.astype(np.float32))
+    guard = ranker.guard.at(scored.user.size)
+    if guard > 0 and rows.size:
+        taste = normalise(ranker.genre_affinity(table))
+        score = ((1.0 - guard) * score + guard * taste).astype(np.float32)
+    best = top_n(score, n)
     scaled = {arm.name: normalise(scores.at(rows))[best] for arm, scores in scored.arms}
     return Ranked(
         rows=rows[best],
-        score=normalise(predicted.astype(np.float32))[best],
+        score=normalise(score)[best],
         arm_scores=scaled,
         features=table[best],
         candidates=int(rows.size),
+        guard=guard,
     )

@@ -8,8 +8,6 @@ import pytest
 
 from bench.scale_data import SynthSpec, catalog, write_run
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.content import SCATTER_FACTOR, ContentGraph
-from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.blend import (
     PriorContent,
     candidate_top_n,
@@ -18,6 +16,8 @@ from recsys_gql.recsys.blend import (
     ramped_prior_weight,
     top_n,
 )
+from recsys_gql.recsys.content import SCATTER_FACTOR, ContentGraph
+from recsys_gql.recsys.engine import Engine
 
 N_ITEMS = 5_000
 

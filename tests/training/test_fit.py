@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_gql.recsys.vocab import IdVocab
 from recsys_gql.recsys.arms.als import confidence_matrix
+from recsys_gql.recsys.vocab import IdVocab
 from training.config import TfidfConfig
 from training.fit import fit_tfidf, rating_matrix
 

@@ -12,11 +12,11 @@ Two choices beyond the paper:
   held-out ratings are a user's *next* ones, and their latest ratings say most about them. The
   unweighted product is kept as a second feature for the ranking stage. ``λ``, ``h`` and
   ``floor`` are chosen on the training pipeline's validation split (:meth:`EaseArm.tune`).
-* **A memory budget.** ``B`` is dense: training holds one ``n x n`` float32 matrix (the Gram matrix,
-  factorised, inverted and scaled in place) and serving holds ``B``. Only
-  movies with at least ``min_ratings`` ratings get a row and column (a movie rated once or
-  twice gets no learnable item-item weights), and when training would exceed
-  ``max_memory_mb`` the arm is skipped: the run's manifest says why, and the engine serves
+* **A memory budget.** ``B`` is dense: training holds one ``n x n`` float32 matrix (the Gram
+  matrix, factorised, inverted and scaled in place) and serving holds ``B``. Only movies with
+  at least ``min_ratings`` ratings get a row and column (a movie rated a few times gets no
+  learnable item-item weights), and when training would exceed ``max_memory_mb`` the arm is
+  skipped: the run's manifest and the API's ``health`` say why, and the engine serves
   without it.
 """
 
