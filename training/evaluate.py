@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,4 +374,3 @@ def by_activity(
     }
 
 
-Scorer = Callable[[SplitData, list[History]], Tops]

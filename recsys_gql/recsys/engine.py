@@ -54,6 +54,7 @@ from recsys_gql.recsys.blend import (
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import ArmPart, Contribution, explain
 from recsys_gql.recsys.features import feature_names, score_arms
+from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
 from recsys_gql.recsys.vocab import IdVocab
@@ -184,13 +185,14 @@ class Engine:
             raise ArtifactError(
                 f"{artifacts.path('content.faiss')}: {exc}", path=str(self.directory)
             ) from exc
-        self.train_ratings = artifacts.sparse("user_ratings.npz")
-        self.train_times: npt.NDArray[np.float64] = artifacts.array("user_rating_times.npy")
-        if self.train_times.shape != self.train_ratings.data.shape:
-            raise ArtifactError(f"{self.directory}: rating times do not match the ratings")
-        self.catalog_now = float(self.train_times.max()) if self.train_times.size else 0.0
-        # Rows without duplicate movies can be read straight from the CSR arrays.
-        self._train_direct = bool(self.train_ratings.has_canonical_format)
+        self.ratings = RatingsStore(
+            self.users,
+            self.movies,
+            artifacts.sparse("user_ratings.npz"),
+            artifacts.array("user_rating_times.npy"),
+        )
+        self.train_ratings = self.ratings.matrix
+        self.catalog_now = self.ratings.now
         self.genre_names: list[str] = list(artifacts.json("genres.json"))
         self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
         self.movie_genres: npt.NDArray[np.uint8] = artifacts.array("movie_genres.npy")
@@ -255,74 +257,12 @@ class Engine:
 
     def training_ratings(self, user_id: int) -> dict[int, float]:
         """The ratings the model was trained on for ``user_id`` (empty for unknown users)."""
-        row = self.users.index(user_id)
-        if row is None:
-            return {}
-        start, end = self.train_ratings.indptr[row], self.train_ratings.indptr[row + 1]
-        items = self.movies.ids[self.train_ratings.indices[start:end]].tolist()
-        values = self.train_ratings.data[start:end].tolist()
-        return dict(zip(items, values, strict=True))
+        return self.ratings.training_ratings(user_id)
 
     def history(self, user_id: int, ratings: Mapping[int, float] | None = None) -> History:
-        """``ratings`` (by default the training ratings) as the arms see them. A rating the
-        model was trained on keeps its training time; any other counts as the newest."""
-        row = self.users.index(user_id)
-        if row is None:
-            rows, values = self._rated_rows(ratings or {})
-            return History.build(
-                rows, values, np.full(rows.size, self.catalog_now), self.catalog_now
-            )
-        start, end = self.train_ratings.indptr[row], self.train_ratings.indptr[row + 1]
-        train_rows = self.train_ratings.indices[start:end].astype(np.int64)
-        train_values = self.train_ratings.data[start:end]
-        train_times = self.train_times[start:end]
-        if ratings is None:
-            if not self._train_direct:
-                return self.history(user_id, self.training_ratings(user_id))
-            finite = np.isfinite(train_values)
-            return History.build(
-                train_rows[finite],
-                train_values[finite].astype(np.float32),
-                train_times[finite],
-                self.catalog_now,
-            )
-        rows, values = self._rated_rows(ratings)
-        times = np.full(rows.size, self.catalog_now)
-        if train_rows.size and rows.size and self._train_direct:
-            pos = np.minimum(np.searchsorted(train_rows, rows), train_rows.size - 1)
-            same = (train_rows[pos] == rows) & (train_values[pos] == values)
-            times[same] = train_times[pos[same]]
-        return History.build(rows, values, times, self.catalog_now)
-
-    def _rated_rows(
-        self, ratings: Mapping[int, float]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rows and values of ``ratings`` in their order, silently dropping unknown movies and
-        non-finite ratings. Integer ids with real-number ratings (the normal case) are looked up
-        in one vectorised pass; anything else takes the per-item path with the same result."""
-        if not ratings:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids = np.asarray(list(ratings.keys()))
-        raw = np.asarray(list(ratings.values()))
-        if ids.ndim != 1 or ids.dtype.kind != "i" or raw.ndim != 1 or raw.dtype.kind not in "biuf":
-            return self._rated_rows_per_item(ratings)
-        rows = self.movies.find(ids.astype(np.int64, copy=False))
-        keep = rows >= 0
-        if raw.dtype.kind == "f":
-            keep &= np.isfinite(raw)
-        values = raw[keep].astype(np.float64, copy=False).astype(np.float32)
-        return rows[keep], values
-
-    def _rated_rows_per_item(
-        self, ratings: Mapping[int, float]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        rows, values = [], []
-        for movie_id, rating in ratings.items():
-            row = self.movies.index(movie_id)
-            if row is not None and math.isfinite(rating):
-                rows.append(row)
-                values.append(rating)
-        return np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.float32)
+        """``ratings`` (by default the training ratings) as the arms see them (see
+        :class:`~recsys_gql.recsys.history.RatingsStore`)."""
+        return self.ratings.history(user_id, ratings)
 
     def candidate_mask(
         self,

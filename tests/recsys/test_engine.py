@@ -287,3 +287,23 @@ def test_hybrid_settings_come_from_the_manifest(engine: Engine) -> None:
     assert engine.settings == HybridSettings(**CONFIG.hybrid.model_dump())
     constant = normalise(np.ones(4, dtype=np.float32))
     assert constant.tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_rating_made_since_training_is_the_users_newest(engine: Engine) -> None:
+    user = USERS_A[0]
+    trained = engine.history(user)
+    ratings = engine.training_ratings(user)
+    first = next(iter(ratings))
+    changed = {**ratings, first: 0.5, 15: 4.0}  # one rating changed, one new
+    now = engine.history(user, changed)
+    times = dict(zip(engine.movies.ids[now.rows].tolist(), now.times.tolist(), strict=True))
+    before = dict(
+        zip(engine.movies.ids[trained.rows].tolist(), trained.times.tolist(), strict=True)
+    )
+    assert times[15] == times[first] == engine.catalog_now  # both count as made now
+    assert all(times[m] == before[m] for m in ratings if m != first)  # the rest keep theirs
+    newest = {engine.movies.ids[r] for r, k in zip(now.rows, now.recency, strict=True) if k == 0}
+    assert newest == {15, first}
+    assert now.now == engine.catalog_now >= trained.now
+    unknown = engine.history(424_242, {1: 5.0})
+    assert (unknown.size, unknown.now) == (1, engine.catalog_now)
