@@ -226,6 +226,14 @@ def served_tops(
     return tops, {"seconds": {k: round(v, 1) for k, v in seconds.items()}, "health": health}
 
 
+def overview_count(folder: Path) -> int:
+    """How many movies of the folder have a non-empty overview."""
+    path = folder / "overviews.csv"
+    if not path.is_file():
+        return 0
+    return int((pd.read_csv(path, keep_default_na=False)["overview"] != "").sum())
+
+
 def prepare(name: str, folder: Path, overviews: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The whole data set's ratings and movies (and overviews written when asked)."""
     if name == "ml-100k":
@@ -259,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = work / "data"
         data.mkdir()
         ratings, movies = prepare(args.data, data, args.overviews)
+        with_overview = overview_count(data)
         train, test = temporal_split(ratings, 0.2)
         train.to_csv(data / "ratings.csv", index=False)
         relevant = relevant_of(test, train)
@@ -275,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": {
             "name": args.data,
             "overviews": args.overviews,
+            "movies_with_overview": with_overview,
             "ratings": len(ratings),
             "movies": len(movies),
             "users": int(ratings["userId"].nunique()),

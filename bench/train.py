@@ -72,6 +72,7 @@ def run_summary(result: TrainResult, wall_seconds: float, target: float) -> Json
     stages = {
         stage.name: {
             "seconds": round(stage.seconds, 3),
+            "cpu_seconds": round(stage.cpu_seconds, 3),
             "peak_rss_mb": round(stage.peak_rss_mb, 1),
             "detail": stage.detail,
         }
@@ -80,6 +81,7 @@ def run_summary(result: TrainResult, wall_seconds: float, target: float) -> Json
     staged = sum(stage.seconds for stage in result.stages)
     return {
         "total_seconds": round(wall_seconds, 3),
+        "staged_cpu_seconds": round(sum(stage.cpu_seconds for stage in result.stages), 3),
         # Time inside train() but outside any stage, chiefly loading the sentence model.
         "unstaged_seconds": round(wall_seconds - staged, 3),
         "stages": stages,
@@ -133,6 +135,7 @@ def format_table(runs: dict[str, JsonDict]) -> str:
     lines.append(row("(unstaged)", [seconds(runs[r]["unstaged_seconds"]) for r in labels]))
     lines.append(rule)
     lines.append(row("total", [seconds(runs[r]["total_seconds"]) for r in labels]))
+    lines.append(row("CPU (stages)", [seconds(runs[r]["staged_cpu_seconds"]) for r in labels]))
     lines.append(
         row(
             "target",

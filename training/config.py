@@ -151,6 +151,13 @@ class RankerConfig(_Section):
     genre_ramp: float = Field(5.0, gt=0.0, description="share = genre_weight * k / (n + k)")
     learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     num_leaves: int = Field(31, ge=2, le=4096)
+    max_depth: int = Field(
+        4,
+        ge=-1,
+        le=64,
+        description="per tree (-1: unlimited); explanations cost grows with "
+        "the square of the depth (LightGBM's TreeSHAP)",
+    )
     min_data_in_leaf: int = Field(50, ge=1)
     feature_fraction: float = Field(0.8, gt=0.0, le=1.0)
     bagging_fraction: float = Field(0.8, gt=0.0, le=1.0)

@@ -372,5 +372,3 @@ def by_activity(
             for model, values in per_user.items()
         },
     }
-
-

@@ -121,6 +121,7 @@ def params(config: RankerConfig, seed: int) -> dict[str, Any]:
         "lambdarank_truncation_level": 20,
         "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves,
+        "max_depth": config.max_depth,
         "min_data_in_leaf": config.min_data_in_leaf,
         "feature_fraction": config.feature_fraction,
         "bagging_fraction": config.bagging_fraction,
