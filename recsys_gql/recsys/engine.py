@@ -352,7 +352,7 @@ class Engine:
         because: list[list[Contribution]] = [[] for _ in result.rows]
         leaning: list[dict[str, float]] = [{} for _ in result.rows]
         if explained and result.rows.size:
-            shares = ranker.leaning(result.features, result.guard)
+            shares = ranker.leaning(result.features, result.reference, result.guard)
             column = {name: j for j, name in enumerate(ranker.arms)}
             parts = [
                 ArmPart(arm.name, shares[:, column[arm.name]],

@@ -6,9 +6,10 @@ Every arm reports exact per-rated-movie contributions (:meth:`Arm.contributions`
 ``Σ_j w_j · sim(t, j)``. Each arm's terms for a target are divided by that arm's total
 absolute contribution (its shares), weighted by how much the final score owes to the arm, and
 summed. The weights are ``α`` and ``1 − α`` in the linear blend; for the ranking stage they
-are the arms' shares of the positive per-feature contributions LightGBM reports for that movie
-(``pred_contrib``), so a movie the ranker ranked for its popularity names no rated movie at
-all, and one it ranked for its EASE^R score names the movies that drove EASE^R. The three
+are how much each arm's features raised that movie's score
+(:meth:`~recsys_gql.recsys.ranker.Ranker.arm_leaning`), so a movie the ranker ranked for its
+popularity names no rated movie at all, and one it ranked for its EASE^R score names the
+movies that drove EASE^R. The three
 largest positive shares are reported, each labelled with the arm that gave it the larger part.
 """
 

@@ -6,9 +6,9 @@ movies. Saved in LightGBM's text format (no pickle) with its feature names, list
 sha256 in the manifest and verified like every artifact; on load the names must equal what
 the loaded arms produce (:func:`~recsys_gql.recsys.features.feature_names`).
 
-For explanations, LightGBM's ``pred_contrib`` splits each prediction into per-feature terms
-(TreeSHAP); summed by the arm each feature comes from, they say which arms the ranker leaned
-on for that movie.
+For explanations, :meth:`Ranker.arm_leaning` measures how much each arm's features raised a
+movie's score (the drop when they are set to the candidates' median): which arms the ranker
+leaned on for that movie.
 """
 
 from __future__ import annotations
@@ -89,9 +89,14 @@ class Ranker:
         guard = GenreGuard(**record.details.get("genre_guard", {}))
         return cls.from_string(text, record.features, record.feature_arms, guard)
 
-    def leaning(self, matrix: npt.NDArray[np.float32], guard: float) -> npt.NDArray[np.float64]:
+    def leaning(
+        self,
+        matrix: npt.NDArray[np.float32],
+        reference: npt.NDArray[np.float32],
+        guard: float,
+    ) -> npt.NDArray[np.float64]:
         """:meth:`arm_leaning` with the genre guard's share counted as ``context``."""
-        shares = self.arm_leaning(matrix)
+        shares = self.arm_leaning(matrix, reference)
         if guard > 0 and CONTEXT in self.arms:
             shares *= 1.0 - guard
             shares[:, self.arms.index(CONTEXT)] += guard
@@ -109,16 +114,28 @@ class Ranker:
         scores: npt.NDArray[np.float64] = self.booster.predict(matrix, num_threads=1)
         return scores
 
-    def arm_leaning(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        """``[row, arm]``: each row's positive per-feature contributions summed by arm
-        (:attr:`arms` order), as shares of the row's total; the constant term is left out."""
-        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=1))
-        per_feature = np.maximum(contrib[:, :-1], 0.0)
-        by_arm = np.zeros((matrix.shape[0], len(self.arms)), dtype=np.float64)
-        np.add.at(by_arm.T, self._arm_columns, per_feature.T)
-        totals = by_arm.sum(axis=1, keepdims=True)
+    def arm_leaning(
+        self, matrix: npt.NDArray[np.float32], reference: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float64]:
+        """``[row, arm]`` (:attr:`arms` order): how much each arm's evidence raised each row's
+        score. An arm's features are set to ``reference`` (what the arm says of a typical
+        candidate: their median) and the rows scored again; the drops, positive parts only,
+        are the arm's shares of the row's total. One batched prediction of ``(arms + 1) x
+        rows``: the same question as grouping LightGBM's per-feature ``pred_contrib`` by arm,
+        at a small fraction of its cost (docs/ranking.md)."""
+        n = matrix.shape[0]
+        blocks = [matrix]
+        for j in range(len(self.arms)):
+            masked = matrix.copy()
+            columns = self._arm_columns == j
+            masked[:, columns] = reference[columns]
+            blocks.append(masked)
+        scores = np.asarray(self.booster.predict(np.vstack(blocks), num_threads=1))
+        scores = scores.reshape(len(self.arms) + 1, n)
+        drops = np.maximum(scores[0] - scores[1:], 0.0).T
+        totals = drops.sum(axis=1, keepdims=True)
         shares: npt.NDArray[np.float64] = np.divide(
-            by_arm, totals, out=np.zeros_like(by_arm), where=totals > 0
+            drops, totals, out=np.zeros_like(drops), where=totals > 0
         )
         return shares
 
@@ -134,6 +151,8 @@ class Ranked:
     """Each arm's score of ``rows`` scaled to 0-1 over the candidates."""
     features: npt.NDArray[np.float32]
     """The feature rows of ``rows`` (for :meth:`Ranker.arm_leaning`)."""
+    reference: npt.NDArray[np.float32]
+    """Each feature's median over the candidates (for :meth:`Ranker.arm_leaning`)."""
     candidates: int
     """How many movies the arms offered."""
     guard: float = 0.0
@@ -171,6 +190,9 @@ def rank(
         score=normalise(score)[best],
         arm_scores=scaled,
         features=table[best],
+        reference=np.median(table, axis=0).astype(np.float32)
+        if rows.size
+        else np.zeros(table.shape[1], np.float32),
         candidates=int(rows.size),
         guard=guard,
     )

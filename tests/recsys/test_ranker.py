@@ -56,10 +56,13 @@ def test_a_trained_ranker_learns_the_planted_feature_and_reports_its_training() 
     scores = ranker.predict(probe)
     assert scores[0] > scores[1]
     assert scores[0] > scores[2]
-    shares = ranker.arm_leaning(probe)
-    np.testing.assert_allclose(shares.sum(axis=1)[shares.sum(axis=1) > 0], 1.0)
+    reference = np.median(probe, axis=0).astype(np.float32)
+    shares = ranker.arm_leaning(probe, reference)
+    assert shares.sum(axis=1)[0] == pytest.approx(1.0)
     assert ranker.arms == ["a", "b"]
-    assert shares[0, 0] > shares[0, 1]  # the top row is up for its signal
+    assert shares[0, 0] > 0.9  # the top row is up for its signal, not for the noise
+    # a row no better than the reference on any arm owes nothing to any arm
+    assert ranker.arm_leaning(reference[None, :], reference).tolist() == [[0.0, 0.0]]
 
 
 def write_ranker_run(directory: Path, model: str, features: list[str]) -> None:
@@ -112,8 +115,9 @@ def test_leaning_counts_the_guard_as_context() -> None:
         trained.model, names, {"signal": "ease", "genre_affinity": "context"}
     )
     rows = np.array([[0.95, 0.3]], dtype=np.float32)
-    plain = ranker.arm_leaning(rows)
-    guarded = ranker.leaning(rows, 0.25)
+    reference = np.array([0.5, 0.5], dtype=np.float32)
+    plain = ranker.arm_leaning(rows, reference)
+    guarded = ranker.leaning(rows, reference, 0.25)
     np.testing.assert_allclose(guarded.sum(axis=1), 1.0)
     context = ranker.arms.index("context")
     ease = ranker.arms.index("ease")
