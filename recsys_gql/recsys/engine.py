@@ -40,6 +40,7 @@ from recsys_gql.recsys.arm import AnyArm, Catalog, History
 from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
 from recsys_gql.recsys.arms.als import AlsArm
 from recsys_gql.recsys.arms.content import ContentArm
+from recsys_gql.recsys.arms.ease import EaseArm
 from recsys_gql.recsys.arms.popularity import PopularityArm
 from recsys_gql.recsys.blend import (
     DENSE_BELOW,
@@ -62,8 +63,13 @@ from recsys_gql.recsys.vocab import IdVocab
 MAX_N = 100
 RECOMMEND_SECONDS_PER_MOVIE = 25e-9
 RECOMMEND_SECONDS_PER_NEIGHBOUR = 15e-9
-"""Rates behind :meth:`Engine.recommend_cost` (per catalog movie, per rated movie's neighbour);
-see BENCHMARKS.md for how they were measured."""
+"""Rates behind :meth:`Engine.recommend_cost` for the linear blend (per catalog movie, per
+rated movie's neighbour); see BENCHMARKS.md for how they were measured."""
+RANKED_SECONDS_FIXED = 1.0e-3
+RANKED_SECONDS_PER_MOVIE = 100e-9
+RANKED_SECONDS_PER_EASE_CELL = 1.0e-9
+"""Rates of the ranking stage: features and the model (fixed), the arms' passes over the
+catalog (per movie), EASE^R's rows of the rated movies (per cell); BENCHMARKS.md."""
 MAX_QUERY_CHARS = 1000
 BLAS_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -298,14 +304,23 @@ class Engine:
     # -- recommendations ----------------------------------------------------------------------
 
     def recommend_cost(self, n_ratings: int, *, explain_results: bool = True) -> float:
-        """Roughly how many seconds :meth:`recommend` takes for a user with ``n_ratings``:
-        passes over the catalog plus one neighbour list per rated movie (explaining doubles
-        it). An estimate for scheduling (worth a thread or not), not a bound."""
+        """Roughly how many seconds a default :meth:`recommend` takes for a user with
+        ``n_ratings``: passes over the catalog, one neighbour list (and with the ranking
+        stage one row of EASE^R's weights) per rated movie, the ranker; explaining adds half
+        (the blend: doubles). An estimate for scheduling (worth a thread or not), not a
+        bound."""
+        neighbours = n_ratings * self.graph.k * RECOMMEND_SECONDS_PER_NEIGHBOUR
+        if self.ranker is None:
+            seconds = len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE + neighbours
+            return 2 * seconds if explain_results else seconds
+        ease = sum(arm.columns.size for arm in self.arms if isinstance(arm, EaseArm))
         seconds = (
-            len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE
-            + n_ratings * self.graph.k * RECOMMEND_SECONDS_PER_NEIGHBOUR
+            RANKED_SECONDS_FIXED
+            + len(self.movies) * RANKED_SECONDS_PER_MOVIE
+            + 2 * neighbours
+            + n_ratings * ease * RANKED_SECONDS_PER_EASE_CELL
         )
-        return 2 * seconds if explain_results else seconds
+        return 1.5 * seconds if explain_results else seconds
 
     def recommend(
         self,
