@@ -184,12 +184,11 @@ def write_run(
     times = cat.ratings.copy().astype(np.float64)
     times.data = 1_500_000_000.0 + 86_400.0 * np.arange(times.nnz, dtype=np.float64)
     data = TrainingSet(cat.ratings, times, ArmCatalog(items, cat.genres, cat.years, graph))
-    empty = sp.csr_matrix((spec.movies, 1), dtype=np.float32)
     genre_names = [f"Genre{g:02d}" for g in range(GENRES)]
     save_catalog(
         writer, items=items, users=IdVocab(np.arange(1, spec.users + 1, dtype=np.int64)),
         embeddings=cat.embeddings, index=index, graph=graph, data=data,
-        genre_names=genre_names, tfidf=empty,
+        genre_names=genre_names,
     )  # fmt: skip
     arms = [
         AlsArm(config.arm(AlsArm), cat.item_factors),

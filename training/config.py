@@ -100,7 +100,7 @@ class IndexConfig(_Section):
 
 
 class TfidfConfig(_Section):
-    """The TF-IDF content baseline (genres + overview + tags)."""
+    """The TF-IDF content baseline of `recsys-gql evaluate` (genres + overview + tags)."""
 
     max_features: int = Field(50_000, ge=100)
     min_df: int = Field(2, ge=1)

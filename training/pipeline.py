@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import scipy.sparse as sp
 
 from recsys_gql.artifacts import (
     CURRENT_LINK,
@@ -39,7 +38,7 @@ from recsys_gql.recsys.ranker import MODEL_FILE
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
 from training.embed import embed_texts
-from training.fit import fit_tfidf, training_set
+from training.fit import training_set
 from training.stack import Stack, fit_stack
 from training.stages import StageResult, StageTimer
 from training.text import movie_texts
@@ -121,7 +120,6 @@ def save_catalog(
     graph: ContentGraph,
     data: TrainingSet,
     genre_names: list[str],
-    tfidf: sp.csr_matrix,
 ) -> None:
     """Write the files every arm and operation share: ids, embeddings, the index and its
     neighbour graph, the training ratings with their times, genres and years (also used by
@@ -138,7 +136,6 @@ def save_catalog(
     writer.save_array("movie_genres.npy", data.catalog.genres)
     writer.save_json("genres.json", genre_names)
     writer.save_array("movie_years.npy", data.catalog.years)
-    writer.save_sparse("tfidf.npz", tfidf)
 
 
 def save_stack(writer: ArtifactWriter, stack: Stack) -> tuple[dict[str, ArmRecord], RankerRecord]:
@@ -241,9 +238,6 @@ def train(
         info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
     del data  # the ratings frame (1.4 GB at 25M ratings) is not needed past the matrix
     stack = fit_stack(training, config, stage=timer.stage)
-    with timer.stage("tfidf") as info:
-        tfidf = fit_tfidf(texts.tolist(), config.tfidf)
-        info["detail"] = f"{tfidf.shape[1]:,} terms"
 
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%d-%H%M%S}-{data_print.sha256[:8]}"
@@ -255,7 +249,7 @@ def train(
         try:
             save_catalog(
                 writer, items=items, users=users, embeddings=embeddings, index=index,
-                graph=graph, data=training, genre_names=genre_names, tfidf=tfidf,
+                graph=graph, data=training, genre_names=genre_names,
             )  # fmt: skip
             arms, ranker = save_stack(writer, stack)
             manifest = writer.finalize(
@@ -283,7 +277,6 @@ def train(
                     "index": type(index).__name__,
                     "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
                     "ranker": "lightgbm LambdaRank" if stack.ranker else "none",
-                    "content_baseline": "sklearn.TfidfVectorizer",
                 },
                 stages=timer.as_dict(),
             )
