@@ -51,7 +51,15 @@ def test_a_run_writes_verified_artifacts(
     assert manifest.counts["users"] == 40
     assert manifest.counts["embedding_dim"] == 384
     assert manifest.config == SMALL.model_dump(mode="json")
-    assert set(manifest.stages) >= {"load", "embed", "validation", "ranker", "als", "ease", "popularity"}
+    assert set(manifest.stages) >= {
+        "load",
+        "embed",
+        "validation",
+        "ranker",
+        "als",
+        "ease",
+        "popularity",
+    }
     assert manifest.libraries["implicit"] != "not installed"
     assert manifest.libraries["lightgbm"] != "not installed"
     assert list(manifest.arms) == ["als", "ease", "content", "popularity"]
