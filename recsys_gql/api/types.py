@@ -8,7 +8,7 @@ import binascii
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -17,9 +17,11 @@ from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.arms import ARMS
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
 from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
+from recsys_gql.recsys.features import CONTEXT
 
 PAGE_MAX = 100
 MAX_ID = 2**31 - 1
@@ -175,19 +177,33 @@ class SearchHit:
         return cls(movie=catalog_movie(info, hit.movie_id), score=round(hit.score, 6))
 
 
-@strawberry.enum(
-    description="A scoring model of the engine (and, for how a result was ranked, "
-    "the user's and the movie's own features)."
-)
-class Arm(enum.Enum):
-    COLLABORATIVE = strawberry.enum_value("als", description="ALS matrix factorisation")
-    EASE = strawberry.enum_value("ease", description="EASE^R item-item model, recent ratings first")
-    CONTENT = strawberry.enum_value("content", description="similar plots, genres and tags")
-    POPULARITY = strawberry.enum_value(
-        "popularity", description="how many people rated it, overall and around the user's time"
+LEGACY_ARM_NAMES = {"als": "COLLABORATIVE"}
+"""GraphQL names kept from before the arm registry; any other arm is its name in capitals."""
+
+
+def arm_enum() -> type[enum.Enum]:
+    """The GraphQL ``Arm`` enum: one value per registered arm (described by the arm itself),
+    and ``CONTEXT`` for the user's and the movie's own features. Registering an arm adds its
+    value: nothing here changes."""
+    members: dict[str, Any] = {
+        LEGACY_ARM_NAMES.get(arm.name, arm.name.upper()): strawberry.enum_value(
+            arm.name, description=arm.description
+        )
+        for arm in ARMS
+    }
+    members[CONTEXT.upper()] = strawberry.enum_value(
+        CONTEXT, description="not an arm: the user's activity, the movie's age, genre affinity"
     )
-    CONTEXT = strawberry.enum_value(
-        "context", description="not an arm: the user's activity, the movie's age, genre affinity"
+    return enum.Enum("Arm", members)  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:
+    Arm = enum.Enum
+else:
+    Arm = strawberry.enum(
+        arm_enum(),
+        description="A scoring model of the engine (and, for how a result was ranked, the "
+        "user's and the movie's own features).",
     )
 
 

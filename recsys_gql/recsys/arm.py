@@ -229,6 +229,8 @@ class Arm(ABC, Generic[C]):
 
     name: ClassVar[str]
     """Registry key, manifest section, explanation label and feature prefix."""
+    description: ClassVar[str]
+    """What it is, in a few words (the API's description of the arm)."""
 
     def __init__(self, config: C) -> None:
         self.config = config

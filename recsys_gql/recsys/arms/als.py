@@ -117,6 +117,7 @@ class AlsArm(Arm[AlsConfig]):
     """Fixed ALS item factors; users are folded in from their current ratings."""
 
     name = "als"
+    description = "ALS matrix factorisation"
 
     def __init__(self, config: AlsConfig, item_factors: FloatArray) -> None:
         super().__init__(config)

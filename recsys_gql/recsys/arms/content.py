@@ -71,6 +71,7 @@ class ContentArm(Arm[ContentConfig]):
     """Scores from the content graph; ``global_mean`` is the training ratings' mean."""
 
     name = "content"
+    description = "similar plots, genres and tags"
 
     def __init__(self, config: ContentConfig, graph: ContentGraph, global_mean: float) -> None:
         super().__init__(config)

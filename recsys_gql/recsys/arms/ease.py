@@ -149,6 +149,7 @@ class EaseArm(Arm[EaseConfig]):
     """EASE^R weights over the movies with enough ratings; users scored by ``x · B``."""
 
     name = "ease"
+    description = "EASE^R item-item model, recent ratings first"
 
     def __init__(
         self, config: EaseConfig, columns: IndexArray, weights: FloatArray, n_items: int

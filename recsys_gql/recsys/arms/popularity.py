@@ -99,6 +99,7 @@ class PopularityArm(Arm[PopularityConfig]):
     """All-time and windowed rating counts (see the module docstring)."""
 
     name = "popularity"
+    description = "how many people rated it, overall and around the user's time"
 
     def __init__(
         self,
