@@ -130,6 +130,12 @@ class RankerConfig(_Section):
         description="each user is also trained on cut to their first and to their latest n "
         "ratings, so the ranker knows short histories",
     )
+    sizes_per_user: int | None = Field(
+        2,
+        ge=1,
+        description="of cold_start_sizes, how many each user is cut to (a seeded "
+        "sample; none: all): every size is still seen, across users, in a third of the time",
+    )
     max_users: int = Field(3000, ge=1, description="a seeded sample bounds the training time")
     negatives: int = Field(
         30,

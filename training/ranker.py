@@ -64,17 +64,24 @@ def examples(
     cold_sizes: Sequence[int],
     *,
     negatives: int | None = None,
+    sizes_per_user: int | None = None,
     seed: int = 0,
 ) -> Examples:
     """The ranker's training rows for every ``probe`` user (groups without a liked candidate
     teach LambdaRank nothing and are left out). With ``negatives``, each group keeps its
     liked candidates and a seeded sample of that many others: features are computed over the
-    whole candidate list first, so they are what serving computes."""
+    whole candidate list first, so they are what serving computes. With ``sizes_per_user``,
+    each user is cut to a seeded sample of that many of ``cold_sizes`` (every size is still
+    seen, across users)."""
     rng = np.random.default_rng(seed)
     catalog = data.catalog
     blocks, labels, groups, users = [], [], [], []
+    sizes = sorted(set(cold_sizes))
     for user, relevant in zip(probe.users.tolist(), probe.relevant, strict=True):
-        for history in histories(data, user, cold_sizes):
+        own = sizes
+        if sizes_per_user is not None and sizes_per_user < len(sizes):
+            own = sorted(rng.choice(sizes, sizes_per_user, replace=False).tolist())
+        for history in histories(data, user, own):
             allowed = np.ones(catalog.size, dtype=bool)
             allowed[history.rows] = False
             scored = features.score_arms(arms, history)

@@ -96,7 +96,8 @@ def fit_stack(data: TrainingSet, config: TrainConfig, *, stage: Stage = _no_stag
         else:
             rows = examples(
                 inner, held.train, probe, ranker_config.cold_start_sizes,
-                negatives=ranker_config.negatives, seed=config.seed,
+                negatives=ranker_config.negatives,
+                sizes_per_user=ranker_config.sizes_per_user, seed=config.seed,
             )  # fmt: skip
             trained = train_ranker(rows, names, ranker_config, config.seed)
             info["detail"] = (

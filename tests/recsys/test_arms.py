@@ -179,6 +179,11 @@ def test_ease_scores_are_the_recency_weighted_product_and_explain_exactly() -> N
     np.testing.assert_allclose(terms.sum(axis=1), expected, rtol=1e-5, atol=1e-6)
     assert (terms[:, 1] == 0).all()  # the unknown movie contributes nothing
     np.testing.assert_allclose(arm.score_many([user, user])[1], expected, rtol=1e-5, atol=1e-6)
+    # that user rated a third of EASE's movies: the dense product; one rating: rows gathered
+    single = history([5], [4.0], [T0])
+    gathered = np.zeros(10)
+    gathered[:9] = b[5]
+    np.testing.assert_allclose(arm.score(single).values, gathered, rtol=1e-5, atol=1e-6)
 
 
 def test_ease_is_skipped_over_its_memory_budget_and_its_training_stays_within_it() -> None:
