@@ -253,8 +253,8 @@ class Explanation:
         directives=[ListSize(assumed_size=MAX_BECAUSE)]
     )
     arms: list[ArmShare] = strawberry.field(
-        description="How much each arm drove the result: the ranking stage's per-feature "
-        "contributions summed by arm, or α and 1−α for the blend; largest first.",
+        description="How much each arm drove the result: how far the ranking stage's score "
+        "falls without the arm's evidence, or α and 1−α for the blend; largest first.",
         directives=[ListSize(assumed_size=len(Arm))],
     )
 
