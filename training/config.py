@@ -161,8 +161,8 @@ class RankerConfig(_Section):
         4,
         ge=-1,
         le=64,
-        description="per tree (-1: unlimited); explanations cost grows with "
-        "the square of the depth (LightGBM's TreeSHAP)",
+        description="levels per tree (-1: unlimited); 4 ranked best on validation "
+        "(docs/ranking.md)",
     )
     min_data_in_leaf: int = Field(50, ge=1)
     feature_fraction: float = Field(0.8, gt=0.0, le=1.0)

@@ -119,9 +119,9 @@ class Recommendation:
     arm_scores: dict[str, float] = field(default_factory=dict)
     """Each arm's score, scaled to 0-1 over the candidates."""
     leaning: dict[str, float] = field(default_factory=dict)
-    """How much of the result each arm drove: the blend's weights, or the ranker's shares of
-    its positive per-feature contributions (``context`` for user and movie features); only
-    filled when explanations are asked for."""
+    """How much of the result each arm drove: the blend's weights, or the arms' shares of the
+    ranker's score (:meth:`Ranker.arm_leaning`; ``context`` for user and movie features and
+    the genre guard); only filled when explanations are asked for."""
 
 
 @dataclass(frozen=True)
