@@ -193,16 +193,9 @@ def neighbour_overlap(reference: Matrix, other: Matrix, k: int = 10) -> float:
 
 
 def per_user_ndcg(split: Any, scores: Matrix) -> npt.NDArray[np.float64]:
-    """NDCG@10 of each evaluated user (the mean is ``split.score(scores).ndcg_at_10``)."""
-    from training.metrics import top_k_excluding
-
-    top = top_k_excluding(scores, split.exclude, 10)
-    hits = np.take_along_axis(split.relevant, top, axis=1).astype(np.float64)
-    discounts = 1.0 / np.log2(np.arange(2, 12))
-    ideal_counts = np.minimum(split.relevant.sum(axis=1), 10).astype(int)
-    ideal = np.cumsum(discounts)[np.maximum(ideal_counts - 1, 0)] * (ideal_counts > 0)
-    dcg = (hits * discounts).sum(axis=1)
-    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+    """NDCG@10 of each evaluated user (the mean is ``split.metrics(...).ndcg_at_10``)."""
+    per_user: npt.NDArray[np.float64] = split.per_user(split.tops(scores))["ndcg_at_10"]
+    return per_user
 
 
 def paired_bootstrap(
@@ -218,44 +211,47 @@ def paired_bootstrap(
 def quality(data: Any, embeddings: dict[str, Matrix]) -> dict[str, JsonDict]:
     """NDCG@10 (and friends) of the content arm and the hybrid for each set of embeddings."""
     from recsys_gql.recsys import ann
-    from recsys_gql.recsys.engine import HybridSettings
+    from recsys_gql.recsys.arm import Catalog
+    from recsys_gql.recsys.arms.als import AlsArm
+    from recsys_gql.recsys.arms.content import ContentArm
     from recsys_gql.recsys.vocab import IdVocab
     from training.config import EvalConfig, TrainConfig
-    from training.evaluate import NormalisedArms, SplitData, compute_arms
-    from training.fit import fit_als
+    from training.evaluate import Arms, NormalisedArms, SplitData
     from training.metrics import temporal_split
-    from training.pipeline import content_graph
+    from training.pipeline import content_graph, genre_matrix
 
     config, protocol = TrainConfig(), EvalConfig()
     items = IdVocab(np.sort(data.movies["movieId"].to_numpy(dtype=np.int64)))
+    movies = data.movies.set_index("movieId").loc[items.ids].reset_index()
+    _, genres = genre_matrix(movies)
+    years = movies["year"].fillna(0).to_numpy(dtype=np.int16)
     train, test = temporal_split(data.ratings, protocol.holdout)
-    split = SplitData.build(train, test, items, protocol.relevant_threshold)
-    factors = fit_als(split.train, config.als, show_progress=False).item_factors
     hybrid = config.hybrid
-    settings = HybridSettings(
-        alpha=hybrid.alpha,
-        ramp=hybrid.ramp,
-        popularity_weight=hybrid.popularity_weight,
-        profile_shrink=hybrid.profile_shrink,
-    )
     out: dict[str, JsonDict] = {}
     per_user: dict[tuple[str, str], npt.NDArray[np.float64]] = {}
+    als: AlsArm | None = None
     for name, vectors in embeddings.items():
         spec = config.index.spec(vectors.shape[0])  # as training builds it
         index = ann.build(vectors, spec, seed=config.seed)
         graph = content_graph(
             index, spec, vectors, config.index.content_neighbors, config.index.graph_probe
         )
-        arms = compute_arms(split, factors, config.als, graph, settings)
-        weight = settings.popularity_weight
-        served = NormalisedArms.of(arms, split.exclude, weight, settings.ramp)
+        split = SplitData.build(
+            train, test, Catalog(items, genres, years, graph), protocol.relevant_threshold
+        )
+        if als is None:  # the same ALS for every set of embeddings
+            als = AlsArm.fit(split.data, config.arm(AlsArm))
+        content = ContentArm.fit(split.data, config.arm(ContentArm))
+        arms = Arms.of(split, [als, content], split.histories())
+        weight = hybrid.popularity_weight
+        served = NormalisedArms.of(arms, split.exclude, weight, hybrid.ramp)
         at_zero = NormalisedArms.of(arms, split.exclude, weight, 0.0).blend(0.0)
         scored = {
             "content_only": arms.content,
             "content_alpha0": at_zero,
-            "hybrid": served.blend(settings.alpha),
+            "hybrid": served.blend(hybrid.alpha),
         }
-        metrics = {key: split.score(scores) for key, scores in scored.items()}
+        metrics = {key: split.metrics(split.tops(scores)) for key, scores in scored.items()}
         for key, scores in scored.items():
             per_user[name, key] = per_user_ndcg(split, scores)
         out[name] = {

@@ -9,7 +9,10 @@ Run from the repository root::
 called ``--calls`` times, each call timed alone with :func:`time.perf_counter`:
 
 * ``recommend_known``: ``recommend(user, n=10)`` cycling through every known user id (the
-  engine reads the user's training ratings);
+  engine reads the user's training ratings): the ranking stage, explained;
+* ``recommend_unexplained``: the same with ``explain_results=False`` (what the API asks when a
+  query selects no explanation);
+* ``recommend_blend``: the same with ``alpha=0.5``: the linear blend, explained;
 * ``recommend_fold_in``: ``recommend(user, n=10, ratings=...)`` with the user's training ratings
   plus one new 5-star rating on a movie they have not rated (a different movie each call), so
   the request's ratings are folded in; building that dict is not timed;
@@ -174,6 +177,12 @@ def benchmark(artifacts: Path, calls: int, command: str) -> JsonDict:
     operations["recommend_known"] = time_calls(
         lambda i: engine.recommend(int(users[i % users.size]), n=N), calls
     )
+    operations["recommend_unexplained"] = time_calls(
+        lambda i: engine.recommend(int(users[i % users.size]), n=N, explain_results=False), calls
+    )
+    operations["recommend_blend"] = time_calls(
+        lambda i: engine.recommend(int(users[i % users.size]), n=N, alpha=0.5), calls
+    )
     requests = fold_in_requests(engine, calls + WARMUP_CALLS)
     operations["recommend_fold_in"] = time_calls(
         lambda i: engine.recommend(requests[i][0], n=N, ratings=requests[i][1]), calls
@@ -206,6 +215,8 @@ def benchmark(artifacts: Path, calls: int, command: str) -> JsonDict:
         "artifacts": {
             "path": str(artifacts),
             "run_id": engine.manifest.run_id,
+            "ranking_stage": engine.ranker is not None,
+            "arms": [arm.name for arm in engine.arms],
             "movies": len(engine.movies),
             "users": len(engine.users),
         },

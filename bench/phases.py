@@ -45,11 +45,12 @@ def phase_als(args: argparse.Namespace) -> JsonDict:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from recsys_gql.movielens import load_movielens
+    from recsys_gql.recsys.arms.als import AlsArm, confidence_matrix
     from recsys_gql.recsys.vocab import IdVocab
     from training.config import TrainConfig
-    from training.fit import confidence, rating_matrix
+    from training.fit import rating_matrix
 
-    config = TrainConfig().als
+    config = TrainConfig().arm(AlsArm)
     start = _clock()
     data = load_movielens(args.work / "data")
     load = _since(start)
@@ -60,7 +61,7 @@ def phase_als(args: argparse.Namespace) -> JsonDict:
     build = {**_since(start), "shape": list(matrix.shape), "nnz": int(matrix.nnz)}
     del data
     ticks: list[tuple[float, float]] = []
-    with threadpool_limits(limits=1, user_api="blas"):  # as training.fit.fit_als does
+    with threadpool_limits(limits=1, user_api="blas"):  # as the ALS arm does
         model = AlternatingLeastSquares(
             factors=config.factors, regularization=config.regularization, alpha=config.alpha,
             iterations=args.als_iterations, random_state=config.seed,
@@ -68,7 +69,7 @@ def phase_als(args: argparse.Namespace) -> JsonDict:
         )  # fmt: skip
         start = _clock()
         model.fit(
-            confidence(matrix, config.weighting),
+            confidence_matrix(matrix, config.weighting),
             show_progress=False,
             callback=lambda *_: ticks.append(_clock()),
         )
@@ -161,6 +162,23 @@ def phase_pipeline(args: argparse.Namespace, *, warm: bool) -> JsonDict:
         "embeddings_encoded": result.embeddings_encoded,
         "embeddings_cached": result.embeddings_cached,
         "counts": result.manifest.counts,
+        "arms": {
+            name: {
+                "status": r.status,
+                "reason": r.reason,
+                "details": {k: v for k, v in r.details.items() if k != "tuning"},
+            }
+            for name, r in result.manifest.arms.items()
+        },
+        "ranker": {
+            "status": result.manifest.ranker.status,
+            "reason": result.manifest.ranker.reason,
+            "details": {
+                k: v
+                for k, v in result.manifest.ranker.details.items()
+                if k in ("rounds", "rows", "users", "groups")
+            },
+        },
         "config_digest": TrainConfig().digest(),
     }
 

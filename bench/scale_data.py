@@ -2,8 +2,8 @@
 
 ``bench/scale_serve.py`` needs catalogs of 62k and 1M movies. Encoding a million texts is not
 what it measures, so the arrays are synthesised directly and saved with the pipeline's own
-:func:`training.pipeline.save_model_files` and :class:`~recsys_gql.artifacts.ArtifactWriter`;
-the engine then loads, verifies and serves them like any trained run.
+:func:`training.pipeline.save_catalog` and :func:`~training.pipeline.save_stack`; the engine
+then loads, verifies and serves them like any trained run.
 
 What is planted, so that approximate search and the arms behave as on real data:
 
@@ -163,25 +163,49 @@ def write_run(
     cat: Catalog,
     stages: dict[str, float],
 ) -> Path:
-    """Write ``cat`` with its index and graph as an artifact run in ``out`` (like training)."""
-    from recsys_gql.artifacts import ArtifactWriter, DataFingerprint
+    """Write ``cat`` with its index and graph as an artifact run in ``out`` (like training):
+    the planted ALS factors, popularity from the planted ratings (one rating a day, in user
+    order), no EASE^R (skipped: not fitted on synthetic data) and no ranking stage."""
+    from recsys_gql.artifacts import ArmRecord, ArtifactWriter, DataFingerprint, RankerRecord
+    from recsys_gql.recsys.arm import Catalog as ArmCatalog
+    from recsys_gql.recsys.arm import TrainingSet
+    from recsys_gql.recsys.arms import ARMS
+    from recsys_gql.recsys.arms.als import AlsArm
+    from recsys_gql.recsys.arms.content import ContentArm
+    from recsys_gql.recsys.arms.popularity import PopularityArm
     from recsys_gql.recsys.vocab import IdVocab
-    from training.config import PopularityConfig, TrainConfig
-    from training.fit import AlsFactors, popularity
-    from training.pipeline import library_versions, save_model_files
+    from training.config import TrainConfig
+    from training.pipeline import library_versions, save_catalog, save_stack
+    from training.stack import Stack
 
     config = TrainConfig()
     writer = ArtifactWriter(out)
-    prior = popularity(cat.ratings, PopularityConfig())
-    empty = sp.csr_matrix((spec.movies, 1), dtype=np.float32)
-    save_model_files(
-        writer, items=IdVocab(np.arange(1, spec.movies + 1, dtype=np.int64)),
-        users=IdVocab(np.arange(1, spec.users + 1, dtype=np.int64)),
-        embeddings=cat.embeddings, index=index, graph=graph,
-        factors=AlsFactors(np.zeros((spec.users, FACTORS), np.float32), cat.item_factors),
-        matrix=cat.ratings, prior=prior, genre_names=[f"Genre{g:02d}" for g in range(GENRES)],
-        genres=cat.genres, years=cat.years, tfidf=empty,
+    items = IdVocab(np.arange(1, spec.movies + 1, dtype=np.int64))
+    times = cat.ratings.copy().astype(np.float64)
+    times.data = 1_500_000_000.0 + 86_400.0 * np.arange(times.nnz, dtype=np.float64)
+    data = TrainingSet(cat.ratings, times, ArmCatalog(items, cat.genres, cat.years, graph))
+    genre_names = [f"Genre{g:02d}" for g in range(GENRES)]
+    save_catalog(
+        writer, items=items, users=IdVocab(np.arange(1, spec.users + 1, dtype=np.int64)),
+        embeddings=cat.embeddings, index=index, graph=graph, data=data,
+        genre_names=genre_names,
     )  # fmt: skip
+    arms = [
+        AlsArm(config.arm(AlsArm), cat.item_factors),
+        ContentArm.fit(data, config.arm(ContentArm)),
+        PopularityArm.fit(data, config.arm(PopularityArm)),
+    ]
+    skipped = {
+        kind.name: ArmRecord(
+            status="skipped",
+            reason="not fitted on synthetic data",
+            config=config.arm(kind).model_dump(mode="json"),
+        )
+        for kind in ARMS
+        if kind.name not in {arm.name for arm in arms}
+    }
+    stack = Stack(arms, skipped, None, RankerRecord(status="skipped", reason="synthetic run"))
+    arm_records, ranker = save_stack(writer, stack)
     writer.finalize(
         run_id=f"synthetic-{spec.movies}-seed{spec.seed}",
         libraries=library_versions(),
@@ -197,6 +221,8 @@ def write_run(
         },
         models={"embedding": "synthetic", "index": type(index).__name__},
         content_index=index_spec,
+        arms=arm_records,
+        ranker=ranker,
         stages=stages,
     )
     return out

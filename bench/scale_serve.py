@@ -213,9 +213,14 @@ QUERIES = (
 def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
     """Load the engine from ``run_dir`` in this (fresh) process and time every operation
     (``nprobe`` overrides an IVF index's probes from the manifest)."""
-    from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
+    from recsys_gql.recsys.blend import (
+        PriorContent,
+        candidate_top_n,
+        dense_top_n,
+        ramped_alpha,
+        ramped_prior_weight,
+    )
     from recsys_gql.recsys.engine import Engine
-    from recsys_gql.recsys.hybrid import profile_weights, ramped_alpha, ramped_prior_weight
 
     out: JsonDict = {"rss_before_load": rss_mb(), "load_average_at_start": load_average()}
     start = time.perf_counter()
@@ -273,23 +278,23 @@ def serve(run_dir: Path, calls: int, nprobe: int | None = None) -> JsonDict:
     examined, mismatches = [], 0
     clock = time.perf_counter
     for i in range(min(calls, 100)):
-        rows, values = engine._training_rows(int(users[i % users.size]))
+        user = engine.history(int(users[i % users.size]))
+        rows = user.rows
         mask = np.ones(len(engine.movies), dtype=bool)
         mask[rows] = False
         t0 = clock()
-        fold = engine.collab.fold_in(rows, values)
+        fold = engine.als.fold_in(rows, user.ratings)
         t1 = clock()
-        collab = engine.collab.scores(fold)
+        collab = engine.als.item_factors @ fold.factor
         t2 = clock()
         np.argpartition(collab, -256)[-256:]
         t3 = clock()
         if i < 10:
             np.argsort(-collab)
         t4 = clock()
-        weights = profile_weights(values, engine.global_mean, engine.settings.profile_shrink)
-        items, graph_scores = engine.graph.sparse_scores(rows, weights)
+        items, graph_scores = engine.graph.sparse_scores(rows, engine.content.weights(user))
         w = ramped_prior_weight(engine.settings.popularity_weight, rows.size, engine.settings.ramp)
-        arm = ContentArm(items, graph_scores, engine.prior, w)
+        arm = PriorContent(items, graph_scores, engine.prior, w)
         a = ramped_alpha(engine.settings.alpha, rows.size, engine.settings.ramp)
         t5 = clock()
         fast = candidate_top_n(collab, arm, mask, a, 10)

@@ -18,10 +18,10 @@ import numpy as np
 
 from bench.common import machine_info, write_json_atomic
 from recsys_gql.movielens import MovieLensData, load_movielens
+from recsys_gql.recsys.arms.als import AlsConfig, fit_factors
 from recsys_gql.recsys.vocab import IdVocab
-from training.config import AlsConfig
-from training.fit import fit_als, rating_matrix
-from training.metrics import ranking_metrics, temporal_split, top_k_excluding
+from training.fit import rating_matrix
+from training.metrics import summarise, temporal_split, top_k_excluding
 
 JsonDict = dict[str, Any]
 
@@ -75,12 +75,12 @@ def als_vs_popularity(data: MovieLensData, configs: dict[str, AlsConfig]) -> Jso
 
     def ndcg(scores: np.ndarray) -> float:
         top = top_k_excluding(scores, exclude, 20)
-        return round(ranking_metrics(top, relevant, counts).ndcg_at_10, 4)
+        return round(summarise(top, relevant, counts).ndcg_at_10, 4)
 
     popular = ndcg(np.broadcast_to(counts.astype(np.float32), relevant.shape))
     out: JsonDict = {"users": int(rows.size), "popularity_ndcg_at_10": popular}
     for name, config in configs.items():
-        factors = fit_als(matrix, config, show_progress=False)
+        factors = fit_factors(matrix, config)
         value = ndcg(factors.user_factors[rows] @ factors.item_factors.T)
         out[f"als_{name}_ndcg_at_10"] = value
         out[f"als_{name}_over_popularity"] = round(value / popular, 2) if popular else None

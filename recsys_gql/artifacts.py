@@ -26,11 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recsys_gql.errors import ArtifactError
 from recsys_gql.recsys.ann import IndexSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: arms and the ranking stage have their own manifest sections (1: a fixed two-arm blend)."""
 MANIFEST_NAME = "manifest.json"
 CURRENT_LINK = "current"
 
-FileKind = Literal["npy", "npz", "json", "binary"]
+FileKind = Literal["npy", "npz", "json", "text", "binary"]
 
 
 class FileEntry(BaseModel):
@@ -54,6 +55,35 @@ class DataFingerprint(BaseModel):
     files: dict[str, str]
 
 
+class ArmRecord(BaseModel):
+    """One arm's section: whether it was fitted, with which settings, into which files."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["fitted", "skipped"]
+    reason: str | None = None
+    """Why a skipped arm was skipped (e.g. over its memory budget)."""
+    config: dict[str, Any]
+    """The arm's configuration as used (tuned values included), validated by the arm."""
+    files: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Facts the arm reports about itself (sizes, tuning trials, …)."""
+
+
+class RankerRecord(BaseModel):
+    """The ranking stage's section: its model file and features, or why there is none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["trained", "skipped"]
+    reason: str | None = None
+    file: str | None = None
+    features: list[str] = Field(default_factory=list)
+    feature_arms: dict[str, str] = Field(default_factory=dict)
+    """The arm each feature comes from (``context`` for user and movie features)."""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class Manifest(BaseModel):
     """The versioned description of one artifact directory."""
 
@@ -69,8 +99,10 @@ class Manifest(BaseModel):
     models: dict[str, str]
     stages: dict[str, float] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
-    content_index: IndexSpec | None = None
-    """The content index's kind and parameters (absent in runs older than the choice)."""
+    content_index: IndexSpec
+    """The content index's kind and parameters."""
+    arms: dict[str, ArmRecord]
+    ranker: RankerRecord
     files: dict[str, FileEntry]
 
 
@@ -129,6 +161,11 @@ class ArtifactWriter:
         """Save a JSON document as ``name``."""
         (self.directory / name).write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
         self._record(name, "json", None, None)
+
+    def save_text(self, name: str, text: str) -> None:
+        """Save a UTF-8 text file as ``name`` (e.g. a LightGBM model)."""
+        (self.directory / name).write_text(text, encoding="utf-8")
+        self._record(name, "text", None, None)
 
     def add_file(self, name: str, shape: tuple[int, ...] | None = None) -> None:
         """Record a file already written into the directory by another writer (e.g. FAISS)."""
@@ -214,9 +251,39 @@ def verify_file(directory: Path, name: str, entry: FileEntry) -> None:
             )
 
 
+def check_sections(manifest: Manifest, path: Path) -> None:
+    """Every arm section names a registered arm, holds a configuration that arm accepts and
+    lists files the manifest has; the ranker's file is listed too."""
+    from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
+
+    missing = sorted({arm.name for arm in ARMS} - set(manifest.arms))
+    if missing:
+        raise ArtifactError(
+            f"{path} has no section for arm(s) {', '.join(missing)}: retrain with "
+            "`recsys-gql train`",
+            path=str(path),
+        )
+    for name, record in manifest.arms.items():
+        try:
+            arm_type(name).config_type().model_validate(record.config)
+        except KeyError as exc:
+            raise ArtifactError(f"{path}: {exc.args[0]}", path=str(path)) from None
+        except ValidationError as exc:
+            raise ArtifactError(f"{path}: arm {name!r} config is invalid: {exc}") from exc
+        if record.status == "skipped" and name in REQUIRED:
+            raise ArtifactError(f"{path}: the {name} arm is required but was skipped")
+        for file in record.files:
+            if file not in manifest.files:
+                raise ArtifactError(f"{path}: arm {name!r} owns {file!r}, which is not listed")
+    ranker = manifest.ranker
+    if ranker.status == "trained" and (ranker.file is None or ranker.file not in manifest.files):
+        raise ArtifactError(f"{path}: the ranker's model file {ranker.file!r} is not listed")
+
+
 def verify(directory: Path) -> Manifest:
     """Verify a whole artifact directory and return its manifest."""
     manifest = read_manifest(directory)
+    check_sections(manifest, directory / MANIFEST_NAME)
     for name, entry in manifest.files.items():
         verify_file(directory, name, entry)
     return manifest
@@ -267,6 +334,11 @@ class ArtifactDir:
         """Load a JSON file."""
         self._entry(name)
         return json.loads((self.directory / name).read_text(encoding="utf-8"))
+
+    def text(self, name: str) -> str:
+        """Load a text file."""
+        self._entry(name)
+        return (self.directory / name).read_text(encoding="utf-8")
 
 
 def publish(run_dir: Path, root: Path) -> Path:

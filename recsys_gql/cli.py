@@ -76,7 +76,8 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.config import EvalConfig, TrainConfig
-    from training.experiment import record_in_manifest, run_evaluation, write_report
+    from training.experiment import record_in_manifest, run_evaluation
+    from training.report import write_report
 
     artifacts: Path = args.artifacts or settings.artifacts_dir / "current"
     results = run_evaluation(
@@ -84,13 +85,16 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         artifacts,
         TrainConfig.load(args.config),
         EvalConfig.load(args.config),
+        cache_dir=settings.cache_dir,
     )
     write_report(results, args.reports)
     if not args.no_record:
         record_in_manifest(artifacts, results)
-    hybrid, ease = results["test"]["hybrid"], results["test"]["ease_r"]
+    served = results["test"]["default"]
+    ease = results["test"].get("ease_r")
+    versus = f" (EASE^R {ease['ndcg_at_10']:.4f})" if ease else " (EASE^R skipped)"
     print(
-        f"hybrid NDCG@10 {hybrid['ndcg_at_10']:.4f} (EASE^R {ease['ndcg_at_10']:.4f}); "
+        f"default NDCG@10 {served['ndcg_at_10']:.4f}{versus}; "
         f"report in {args.reports / 'evaluation.md'}"
     )
     return 0
@@ -285,6 +289,10 @@ def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.path or settings.artifacts_dir / "current"
     manifest = verify(path.resolve())
     print(f"{path}: run {manifest.run_id}, {len(manifest.files)} files verified")
+    for name, record in manifest.arms.items():
+        print(f"  arm {name}: {record.status}" + (f" ({record.reason})" if record.reason else ""))
+    ranker = manifest.ranker
+    print(f"  ranker: {ranker.status}" + (f" ({ranker.reason})" if ranker.reason else ""))
     return 0
 
 

@@ -11,14 +11,32 @@ import scipy.sparse as sp
 
 from recsys_gql.artifacts import (
     MANIFEST_NAME,
+    SCHEMA_VERSION,
+    ArmRecord,
     ArtifactDir,
     ArtifactWriter,
     DataFingerprint,
+    RankerRecord,
     publish,
     read_manifest,
     verify,
 )
 from recsys_gql.errors import ArtifactError
+from recsys_gql.recsys.ann import IndexSpec
+from recsys_gql.recsys.arms import ARMS
+
+
+def arm_sections() -> dict[str, ArmRecord]:
+    """Every registered arm with its default config; EASE^R skipped, ALS owning factors.npy."""
+    sections = {}
+    for kind in ARMS:
+        config = kind.config_type()().model_dump(mode="json")
+        if kind.name == "ease":
+            sections[kind.name] = ArmRecord(status="skipped", reason="over budget", config=config)
+        else:
+            files = ["factors.npy"] if kind.name == "als" else []
+            sections[kind.name] = ArmRecord(status="fitted", config=config, files=files)
+    return sections
 
 
 def make_run(directory: Path) -> dict[str, object]:
@@ -32,7 +50,11 @@ def make_run(directory: Path) -> dict[str, object]:
     writer.save_json("genres.json", ["Comedy", "Drama"])
     (directory / "index.bin").write_bytes(b"\x00\x01index")
     writer.add_file("index.bin", (4, 3))
+    writer.save_text("ranker.txt", "tree\nversion=v4\n")
     writer.finalize(
+        content_index=IndexSpec(),
+        arms=arm_sections(),
+        ranker=RankerRecord(status="trained", file="ranker.txt", features=["als"]),
         run_id="run-1",
         libraries={"numpy": np.__version__},
         config={"als": {"factors": 3}},
@@ -53,6 +75,11 @@ def test_manifest_round_trips(tmp_path: Path) -> None:
     assert manifest.files["factors.npy"].dtype == "float32"
     assert manifest.files["ratings.npz"].shape == (2, 2)
     assert manifest.files["index.bin"].kind == "binary"
+    assert manifest.files["ranker.txt"].kind == "text"
+    assert run.text("ranker.txt") == "tree\nversion=v4\n"
+    assert manifest.arms["ease"].status == "skipped"
+    assert manifest.arms["ease"].reason == "over budget"
+    assert manifest.arms["als"].files == ["factors.npy"]
     np.testing.assert_array_equal(run.array("factors.npy"), saved["factors"])
     np.testing.assert_array_equal(run.array("ids.npy"), saved["ids"])
     assert (run.sparse("ratings.npz") != saved["matrix"]).nnz == 0
@@ -68,7 +95,9 @@ def test_object_arrays_are_refused(tmp_path: Path) -> None:
         writer.save_array("bad.npy", np.array([{"a": 1}], dtype=object))
 
 
-@pytest.mark.parametrize("victim", ["factors.npy", "ids.npy", "ratings.npz", "index.bin"])
+@pytest.mark.parametrize(
+    "victim", ["factors.npy", "ids.npy", "ratings.npz", "index.bin", "ranker.txt"]
+)
 def test_a_tampered_file_is_refused_by_name(tmp_path: Path, victim: str) -> None:
     make_run(tmp_path)
     path = tmp_path / victim
@@ -124,6 +153,54 @@ def test_missing_manifest_and_other_schema_versions_are_refused(tmp_path: Path) 
         verify(tmp_path)
     (tmp_path / MANIFEST_NAME).unlink()
     with pytest.raises(ArtifactError, match=r"manifest\.json is missing"):
+        verify(tmp_path)
+
+
+def test_a_run_of_the_previous_schema_asks_for_a_retrain(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    manifest["schema_version"] = SCHEMA_VERSION - 1
+    for section in ("arms", "ranker"):
+        del manifest[section]
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(
+        ArtifactError, match=r"schema version 1, .* retrain with `recsys-gql train`"
+    ):
+        ArtifactDir.open(tmp_path)
+
+
+def rewrite(tmp_path: Path, change: dict[str, object]) -> None:
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    for dotted, value in change.items():
+        *path, last = dotted.split(".")
+        node = manifest
+        for key in path:
+            node = node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"arms.ease": None}, r"no section for arm\(s\) ease: retrain"),
+        ({"arms.knn": {"status": "fitted", "config": {}}}, r"unknown arm 'knn'; known: als"),
+        ({"arms.als.config.factors": -1}, r"arm 'als' config is invalid"),
+        ({"arms.als.config.factorz": 2}, r"arm 'als' config is invalid"),
+        ({"arms.als.files": ["gone.npy"]}, r"arm 'als' owns 'gone\.npy', which is not listed"),
+        ({"arms.content.status": "skipped"}, r"the content arm is required but was skipped"),
+        ({"ranker.file": "other.txt"}, r"the ranker's model file 'other\.txt' is not listed"),
+    ],
+)
+def test_arm_and_ranker_sections_are_checked(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    make_run(tmp_path)
+    rewrite(tmp_path, change)
+    with pytest.raises(ArtifactError, match=message):
         verify(tmp_path)
 
 

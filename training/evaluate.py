@@ -1,57 +1,61 @@
-"""Offline evaluation: a temporal hold-out, tuning on a validation split, and a comparison of
-the hybrid against popularity, ALS, content-only, TF-IDF and EASE^R.
+"""Offline evaluation: the temporal protocol, the models compared, and how each is scored.
 
 Protocol: each user's latest ``holdout`` share of ratings (by timestamp) is the test set;
 relevant = a held-out rating >= ``relevant_threshold``; every model ranks the full catalog minus
-the user's training movies. Tuning (ALS hyper-parameters, α, the ramp, the popularity prior,
-EASE's λ) uses a validation split carved the same way out of the training part; the test part is
-touched once, by the final comparison.
+the user's training movies. Tuning uses a validation split carved the same way out of the
+training part; the test part is touched once, by the final comparison.
 
-The hybrid is scored with the engine's own functions (fold-in, content profile, normalisation),
-so the figures describe what the server returns.
+Every served model is scored with the engine's own code: the arms' :meth:`score`, the ranking
+stage's :func:`~recsys_gql.recsys.ranker.rank` and the blend's normalisation, on arms fitted by
+:func:`training.stack.fit_stack` (what ``recsys-gql train`` runs) on the training part. The
+content arm's texts only hold tags written before their author's cut-off
+(:func:`training.text.tags_until_cutoff`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import scipy.linalg
 import scipy.sparse as sp
-from tqdm import tqdm
 
-from recsys_gql.recsys.collaborative import CollaborativeModel
-from recsys_gql.recsys.content import ContentGraph
-from recsys_gql.recsys.engine import HybridSettings, arm_scores
-from recsys_gql.recsys.hybrid import (
+from recsys_gql.recsys import features
+from recsys_gql.recsys.arm import AnyArm, Catalog, History, TrainingSet
+from recsys_gql.recsys.arms.als import AlsArm
+from recsys_gql.recsys.arms.content import ContentArm, profile_weights
+from recsys_gql.recsys.arms.ease import fit_weights
+from recsys_gql.recsys.arms.popularity import PopularityArm, bayesian_average
+from recsys_gql.recsys.blend import (
     apply_prior,
     normalise_rows,
     popularity_prior,
-    profile_weights,
     ramped_alpha,
     ramped_prior_weight,
 )
+from recsys_gql.recsys.ranker import Ranker, rank
 from recsys_gql.recsys.vocab import IdVocab
-from training.config import AlsConfig, EvalConfig, PopularityConfig
-from training.fit import fit_als, popularity, rating_matrix
-from training.metrics import Metrics, ranking_metrics, top_k_excluding
+from training.config import EvalConfig
+from training.fit import training_set
+from training.metrics import Metrics, per_user_metrics, summarise, top_k_excluding
 
 Matrix = npt.NDArray[np.float32]
+Tops = npt.NDArray[np.int64]
+"""Each evaluated user's 20 best movies (rows), best first."""
+K = 20
 
 
 @dataclass
 class SplitData:
-    """One (train, test) split laid out for scoring."""
+    """One (train, test) split: the training set and each evaluated user's relevant movies."""
 
-    items: IdVocab
+    data: TrainingSet
     users: IdVocab
-    train: sp.csr_matrix
     eval_rows: npt.NDArray[np.int64]
     relevant: npt.NDArray[np.bool_]
     exclude: npt.NDArray[np.bool_]
@@ -62,89 +66,103 @@ class SplitData:
         cls,
         train: pd.DataFrame,
         test: pd.DataFrame,
-        items: IdVocab,
+        catalog: Catalog,
         threshold: float,
         *,
         max_users: int | None = None,
         seed: int = 0,
     ) -> SplitData:
-        """Lay out ``train``/``test`` over the catalog ``items``; with ``max_users``, only a
-        seeded random sample of that many users with relevant held-out items is evaluated."""
+        """Lay out ``train``/``test`` over the catalog; with ``max_users``, only a seeded
+        random sample of that many users with relevant held-out items is evaluated."""
         users = IdVocab.from_values(train["userId"].to_numpy())
-        matrix = rating_matrix(train, users, items)
-        liked = test[test["rating"] >= threshold]
-        liked = liked[liked["userId"].isin(users.ids)]
+        data = training_set(train, users, catalog)
+        liked = test[(test["rating"] >= threshold) & test["userId"].isin(users.ids)]
         relevant_all = sp.csr_matrix(
             (
                 np.ones(len(liked), dtype=bool),
-                (users.indices(liked["userId"]), items.indices(liked["movieId"])),
+                (users.indices(liked["userId"]), catalog.items.indices(liked["movieId"])),
             ),
-            shape=matrix.shape,
+            shape=data.ratings.shape,
         )
         eval_rows = np.flatnonzero(np.diff(relevant_all.indptr) > 0).astype(np.int64)
         if max_users is not None and eval_rows.size > max_users:
             rng = np.random.default_rng(seed)
             eval_rows = np.sort(rng.choice(eval_rows, size=max_users, replace=False))
         return cls(
-            items=items,
+            data=data,
             users=users,
-            train=matrix,
             eval_rows=eval_rows,
             relevant=relevant_all[eval_rows].toarray(),
-            exclude=matrix[eval_rows].toarray() > 0,
-            item_counts=np.diff(matrix.tocsc().indptr).astype(np.int32),
+            exclude=data.ratings[eval_rows].toarray() > 0,
+            item_counts=np.diff(data.ratings.tocsc().indptr).astype(np.int32),
         )
 
-    def user_ratings(self, row: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Training item rows and ratings of one user row."""
-        start, end = self.train.indptr[row], self.train.indptr[row + 1]
-        return (
-            self.train.indices[start:end].astype(np.int64),
-            self.train.data[start:end].astype(np.float32),
-        )
+    def histories(self, first: int | None = None) -> list[History]:
+        """Each evaluated user's training ratings (only their first ``first``, by time)."""
+        out = []
+        for row in self.eval_rows.tolist():
+            user = self.data.history(row)
+            if first is not None:
+                keep = np.lexsort((user.rows, user.times))[:first]
+                user = History.build(user.rows[keep], user.ratings[keep], user.times[keep],
+                                     self.data.now)  # fmt: skip
+            out.append(user)
+        return out
 
-    def score(self, scores: npt.NDArray[np.floating]) -> Metrics:
-        """Metrics of a (eval users x items) score matrix."""
-        top = top_k_excluding(scores, self.exclude, 20)
-        return ranking_metrics(top, self.relevant, self.item_counts)
+    def cut(self, first: int) -> tuple[SplitData, list[History]]:
+        """The users cut to their first ``first`` ratings: same relevant movies, only those
+        ratings excluded."""
+        users = self.histories(first)
+        exclude = np.zeros_like(self.exclude)
+        for k, user in enumerate(users):
+            exclude[k, user.rows] = True
+        return dataclasses.replace(self, exclude=exclude), users
+
+    def tops(self, scores: npt.NDArray[np.floating]) -> Tops:
+        """The best ``K`` unexcluded movies of a (users x catalog) score matrix."""
+        return top_k_excluding(scores, self.exclude, K)
+
+    def per_user(self, tops: Tops) -> dict[str, npt.NDArray[np.float64]]:
+        """Per-user metrics of ``tops``."""
+        return per_user_metrics(tops, self.relevant)
+
+    def metrics(self, tops: Tops) -> Metrics:
+        """Mean metrics of ``tops`` (coverage and popularity over all the lists)."""
+        return summarise(tops, self.relevant, self.item_counts)
+
+
+def arm_matrix(arm: AnyArm, users: Sequence[History], n_items: int) -> Matrix:
+    """An arm's raw scores of every movie for each user (users x catalog)."""
+    out = np.zeros((len(users), n_items), dtype=np.float32)
+    targets = np.arange(n_items, dtype=np.int64)
+    for k, user in enumerate(users):
+        if user.size:
+            out[k] = arm.score(user).at(targets)
+    return out
 
 
 @dataclass
 class Arms:
-    """Raw arm scores of every evaluated user (content without its prior), their rating counts
-    and the popularity prior of the split."""
+    """Raw ALS and content scores of every evaluated user (content without its prior), their
+    rating counts and the popularity prior of the split: what the linear blend is made of."""
 
     collab: Matrix
     content: Matrix
     n_ratings: npt.NDArray[np.int64]
     prior: Matrix
 
-
-def compute_arms(
-    split: SplitData,
-    item_factors: Matrix,
-    als: AlsConfig,
-    graph: ContentGraph,
-    settings: HybridSettings,
-    ratings_of: Callable[[int], tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]
-    | None = None,
-) -> Arms:
-    """Both arms for every evaluated user via the engine's :func:`arm_scores` (the prior is
-    added later, at each weight tried)."""
-    settings = dataclasses.replace(settings, popularity_weight=0.0)
-    model = CollaborativeModel(
-        item_factors, regularization=als.regularization, alpha=als.alpha, weighting=als.weighting
-    )
-    global_mean = float(split.train.data.mean())
-    shape = (split.eval_rows.size, len(split.items))
-    collab, content = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-    counts = np.zeros(split.eval_rows.size, dtype=np.int64)
-    for k, row in enumerate(split.eval_rows):
-        rows, values = (ratings_of or split.user_ratings)(int(row))
-        arms = arm_scores(model, graph, rows, values, global_mean, settings)
-        collab[k], content[k], counts[k] = arms.collab, arms.content, rows.size
-    prior = popularity_prior(split.item_counts)
-    return Arms(collab=collab, content=content, n_ratings=counts, prior=prior)
+    @classmethod
+    def of(cls, split: SplitData, arms: Sequence[AnyArm], users: Sequence[History]) -> Arms:
+        """Both arms of ``arms`` for each of ``users``."""
+        als = next(a for a in arms if isinstance(a, AlsArm))
+        content = next(a for a in arms if isinstance(a, ContentArm))
+        n = split.data.catalog.size
+        return cls(
+            collab=arm_matrix(als, users, n),
+            content=arm_matrix(content, users, n),
+            n_ratings=np.array([u.size for u in users], dtype=np.int64),
+            prior=popularity_prior(split.item_counts),
+        )
 
 
 @dataclass
@@ -159,11 +177,7 @@ class NormalisedArms:
 
     @classmethod
     def of(
-        cls,
-        arms: Arms,
-        exclude: npt.NDArray[np.bool_],
-        popularity_weight: float,
-        ramp: float,
+        cls, arms: Arms, exclude: npt.NDArray[np.bool_], popularity_weight: float, ramp: float
     ) -> NormalisedArms:
         """Apply each user's ramped prior to the content arm, then normalise both arms."""
         weights = np.array(
@@ -179,70 +193,12 @@ class NormalisedArms:
         )
 
     def blend(self, alpha: float) -> Matrix:
-        """The served blend for every user: per-user ramped α."""
+        """The blend for every user at a per-user ramped α (``ramp`` 0: α itself)."""
         a = np.array(
             [ramped_alpha(alpha, int(n), self.ramp) for n in self.n_ratings], dtype=np.float32
         )[:, None]
         result: Matrix = a * self.collab + (1.0 - a) * self.content
         return result
-
-
-def popularity_scores(split: SplitData, config: PopularityConfig) -> Matrix:
-    """Bayesian-average popularity from the training part, the same list for every user."""
-    prior = popularity(split.train, config)
-    return np.broadcast_to(prior.score, (split.eval_rows.size, len(split.items)))
-
-
-def tfidf_scores(split: SplitData, tfidf: sp.csr_matrix, shrink: float) -> Matrix:
-    """TF-IDF content baseline: the same rating-weighted profile, over TF-IDF rows."""
-    global_mean = float(split.train.data.mean())
-    out = np.zeros((split.eval_rows.size, len(split.items)), dtype=np.float32)
-    for k, row in enumerate(split.eval_rows):
-        rows, values = split.user_ratings(int(row))
-        weights = profile_weights(values, global_mean, shrink)
-        profile = sp.csr_matrix(weights[None, :]) @ tfidf[rows]
-        out[k] = (tfidf @ profile.T).toarray().ravel()
-    return out
-
-
-def ease_scores(split: SplitData, lam: float) -> Matrix:
-    """EASE^R (Steck 2019): ``B = I − P·diag(1/diag(P))``, ``P = (XᵀX + λI)⁻¹``, X binary."""
-    binary = split.train.copy()
-    binary.data = np.ones_like(binary.data)
-    gram = (binary.T @ binary).toarray().astype(np.float32)
-    gram[np.diag_indices_from(gram)] += lam
-    inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-    weights = -inverse / np.diag(inverse)
-    weights[np.diag_indices_from(weights)] = 0.0
-    return np.asarray(binary[split.eval_rows] @ weights, dtype=np.float32)
-
-
-def tune_als(
-    split: SplitData, graph: ContentGraph, config: EvalConfig, base: AlsConfig, seed: int
-) -> tuple[AlsConfig, list[dict[str, Any]]]:
-    """Grid-search ALS hyper-parameters by ALS-only NDCG@10 on the validation split."""
-    trials: list[dict[str, Any]] = []
-    grid = list(
-        itertools.product(
-            config.als_factors, config.als_regularization, config.als_alpha, config.als_weighting
-        )
-    )
-    best: tuple[float, AlsConfig] | None = None
-    for factors, reg, alpha, weighting in tqdm(grid, desc="tune ALS", leave=False):
-        als = base.model_copy(
-            update={
-                "factors": factors, "regularization": reg, "alpha": alpha,
-                "weighting": weighting, "seed": seed,
-            }
-        )  # fmt: skip
-        fitted = fit_als(split.train, als, show_progress=False)
-        arms = compute_arms(split, fitted.item_factors, als, graph, HybridSettings())
-        metrics = split.score(arms.collab)
-        trials.append({**als.model_dump(), "ndcg_at_10": metrics.ndcg_at_10})
-        if best is None or metrics.ndcg_at_10 > best[0]:
-            best = (metrics.ndcg_at_10, als)
-    assert best is not None
-    return best[1], trials
 
 
 Slice = tuple[SplitData, Arms]
@@ -252,16 +208,13 @@ Slice = tuple[SplitData, Arms]
 def tune_blend(
     full: Slice, cold: list[Slice], config: EvalConfig
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Grid-search α, the ramp and the content arm's prior on validation.
+    """Grid-search α, the ramp and the content arm's prior of the linear blend on validation.
 
-    The objective averages NDCG@10 and Recall@20 (the two headline metrics) on the full
-    validation users and, with equal weight, over the cold-start slices (the same users cut to
-    their first n ratings), so the ramp and the prior are chosen where they matter.
-
+    The objective averages NDCG@10 and Recall@20 on the full validation users and, with equal
+    weight, over the cold-start slices (the same users cut to their first n ratings).
     Blends within ``config.tie_tolerance`` of the best objective are treated as tied, and the
-    most content-led of them (smallest α, then largest ramp) is chosen: held-out accuracy on
-    MovieLens rewards recommending popular films, and among equally accurate blends the one
-    that follows the user's own taste is the better product.
+    most content-led of them (smallest α, then largest ramp) is chosen: among equally accurate
+    blends the one that follows the user's own taste is the better product.
     """
     trials: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
@@ -271,7 +224,7 @@ def tune_blend(
             for split, arms in [full, *cold]
         ]
         for alpha in config.alphas:
-            metrics = [split.score(arms.blend(alpha)) for split, arms in prepared]
+            metrics = [split.metrics(split.tops(arms.blend(alpha))) for split, arms in prepared]
             scores = [(m.ndcg_at_10 + m.recall_at_20) / 2 for m in metrics]
             cold_mean = float(np.mean(scores[1:])) if cold else scores[0]
             objective = 0.5 * scores[0] + 0.5 * cold_mean
@@ -289,72 +242,133 @@ def tune_blend(
     return {**chosen, "best_objective": best["objective"]}, trials
 
 
-def tune_ease(split: SplitData, config: EvalConfig) -> tuple[float, list[dict[str, float]]]:
-    """Pick EASE's λ by NDCG@10 on validation."""
+def ease_baseline(split: SplitData, lam: float) -> Matrix:
+    """EASE^R as published (Steck 2019): every movie, the user's movies unweighted."""
+    columns = np.arange(split.data.catalog.size, dtype=np.int64)
+    weights = fit_weights(split.data.ratings, columns, lam)
+    binary = split.data.ratings[split.eval_rows].copy()
+    binary.data = np.ones_like(binary.data)
+    return np.asarray(binary @ weights, dtype=np.float32)
+
+
+def tune_ease(split: SplitData, lambdas: Sequence[float]) -> tuple[float, list[dict[str, float]]]:
+    """EASE^R's λ with the best NDCG@10 on validation."""
     trials = [
-        {"lambda": lam, "ndcg_at_10": split.score(ease_scores(split, lam)).ndcg_at_10}
-        for lam in tqdm(config.ease_lambdas, desc="tune EASE", leave=False)
+        {
+            "lambda": lam,
+            "ndcg_at_10": split.metrics(split.tops(ease_baseline(split, lam))).ndcg_at_10,
+        }
+        for lam in lambdas
     ]
     best = max(trials, key=lambda t: t["ndcg_at_10"])
     return float(best["lambda"]), trials
 
 
-def cold_slices(
-    split: SplitData,
-    train: pd.DataFrame,
-    item_factors: Matrix,
-    als: AlsConfig,
-    graph: ContentGraph,
-    settings: HybridSettings,
-    sizes: list[int],
-) -> list[Slice]:
-    """The evaluated users cut to their first ``k`` training ratings (by time), one slice per
-    ``k``: same relevant items, only those ``k`` movies excluded."""
-    ordered = train.sort_values(["userId", "timestamp", "movieId"], kind="stable")
-    user_rows = split.users.indices(ordered["userId"].to_numpy())
-    item_rows = split.items.indices(ordered["movieId"].to_numpy())
-    values_all = ordered["rating"].to_numpy(dtype=np.float32)
-    starts = np.flatnonzero(np.r_[True, user_rows[1:] != user_rows[:-1]])
-    ends = np.r_[starts[1:], user_rows.size]
-    history = {
-        int(user_rows[a]): (item_rows[a:b], values_all[a:b])
-        for a, b in zip(starts, ends, strict=True)
-    }
-    slices: list[Slice] = []
-    for k in sizes:
-
-        def first_k(row: int, k: int = k) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-            rows, values = history[row]
-            return rows[:k], values[:k]
-
-        arms = compute_arms(split, item_factors, als, graph, settings, first_k)
-        exclude = np.zeros_like(split.exclude)
-        for i, row in enumerate(split.eval_rows):
-            exclude[i, first_k(int(row))[0]] = True
-        cut = dataclasses.replace(split, exclude=exclude)
-        slices.append((cut, arms))
-    return slices
+def popularity_tops(split: SplitData, prior_count: float) -> Tops:
+    """Bayesian-average popularity from the training part, the same list for every user."""
+    _, _, score = bayesian_average(split.data.ratings, prior_count)
+    return split.tops(np.broadcast_to(score, split.exclude.shape))
 
 
-def cold_start_study(
-    slices: list[Slice], sizes: list[int], settings: HybridSettings
-) -> list[dict[str, float]]:
-    """On each cold slice: the ramped α against a fixed α and against each arm alone."""
-    rows_out = []
-    for k, (cut, arms) in zip(sizes, slices, strict=True):
+def tfidf_tops(split: SplitData, tfidf: sp.csr_matrix, shrink: float) -> Tops:
+    """TF-IDF content baseline: the same rating-weighted profile, over TF-IDF rows."""
+    global_mean = float(split.data.ratings.data.mean())
+    out = np.zeros(split.exclude.shape, dtype=np.float32)
+    for k, user in enumerate(split.histories()):
+        weights = profile_weights(user.ratings, global_mean, shrink)
+        profile = sp.csr_matrix(weights[None, :]) @ tfidf[user.rows]
+        out[k] = (tfidf @ profile.T).toarray().ravel()
+    return split.tops(out)
 
-        def ndcg(alpha: float, ramp: float, arms: Arms = arms, cut: SplitData = cut) -> float:
-            normalised = NormalisedArms.of(arms, cut.exclude, settings.popularity_weight, ramp)
-            return cut.score(normalised.blend(alpha)).ndcg_at_10
 
-        rows_out.append(
-            {
-                "ratings": float(k),
-                "ramped": ndcg(settings.alpha, settings.ramp),
-                "fixed_alpha": ndcg(settings.alpha, 0.0),
-                "content_only": ndcg(0.0, 0.0),
-                "als_only": ndcg(1.0, 0.0),
-                "effective_alpha": ramped_alpha(settings.alpha, k, settings.ramp),
+def ranked_tops(
+    split: SplitData, arms: Sequence[AnyArm], ranker: Ranker, users: Sequence[History]
+) -> Tops:
+    """The served default for each user: the ranking stage's 20 best, exactly as the engine
+    computes them (``users`` with no ratings get the popularity arm's cold-start list)."""
+    catalog = split.data.catalog
+    out = np.zeros((len(users), K), dtype=np.int64)
+    for k, user in enumerate(users):
+        allowed = ~split.exclude[k]
+        if user.size == 0:
+            out[k] = cold_start_top(arms, allowed)
+            continue
+        result = rank(ranker, features.score_arms(arms, user), catalog.genres, catalog.years,
+                      allowed, K)  # fmt: skip
+        rows = result.rows
+        if rows.size < K:  # fewer candidates than asked: pad (allowed movies first)
+            rest = np.flatnonzero(~np.isin(np.arange(catalog.size), rows))
+            rest = rest[np.argsort(~allowed[rest], kind="stable")]
+            rows = np.concatenate([rows, rest[: K - rows.size]])
+        out[k] = rows[:K]
+    return out
+
+
+def cold_start_top(arms: Sequence[AnyArm], allowed: npt.NDArray[np.bool_]) -> Tops:
+    """The engine's answer for a user without ratings: the popularity arm's cold-start list."""
+    popularity = next(a for a in arms if isinstance(a, PopularityArm))
+    scores = np.where(allowed, popularity.cold_start(), -np.inf)
+    top: Tops = np.argsort(-scores, kind="stable")[:K]
+    return top
+
+
+def bootstrap(
+    per_user: dict[str, dict[str, npt.NDArray[np.float64]]],
+    models: Sequence[str],
+    metrics: Sequence[str],
+    *,
+    against: str,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """95% percentile intervals over users (one resample of users shared by every model, so
+    ratios are paired): each model's mean of each metric, and its ratio to ``against``."""
+    n = next(iter(per_user.values()))[metrics[0]].size
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(resamples, n))
+    out: dict[str, Any] = {"resamples": resamples, "users": int(n), "against": against}
+    for model in models:
+        entry: dict[str, Any] = {}
+        for metric in metrics:
+            values = per_user[model][metric]
+            means = values[picks].mean(axis=1)
+            base = per_user[against][metric][picks].mean(axis=1)
+            ratio = np.divide(means, base, out=np.full_like(means, np.nan), where=base > 0)
+            entry[metric] = {
+                "mean": float(values.mean()),
+                "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+                "ratio": float(values.mean() / max(per_user[against][metric].mean(), 1e-12)),
+                "ratio_ci95": [
+                    float(np.nanpercentile(ratio, 2.5)),
+                    float(np.nanpercentile(ratio, 97.5)),
+                ],
             }
-        )
-    return rows_out
+        out[model] = entry
+    return out
+
+
+ACTIVITY_BINS = (1, 20, 50, 100, 200, 500)
+"""Lower edges of the rating-count bins of the NDCG@10-by-activity figure."""
+
+
+def by_activity(
+    per_user: dict[str, dict[str, npt.NDArray[np.float64]]], n_ratings: npt.NDArray[np.int64]
+) -> dict[str, Any]:
+    """Mean NDCG@10 of each model over users grouped by their number of training ratings."""
+    edges = [*ACTIVITY_BINS, np.iinfo(np.int64).max]
+    bins = []
+    for low, high in itertools.pairwise(edges):
+        members = (n_ratings >= low) & (n_ratings < high)
+        label = f"{low}+" if high == edges[-1] else f"{low}-{high - 1}"
+        bins.append((label, members))
+    return {
+        "bins": [label for label, _ in bins],
+        "users": [int(members.sum()) for _, members in bins],
+        "ndcg_at_10": {
+            model: [
+                float(values["ndcg_at_10"][members].mean()) if members.any() else None
+                for _, members in bins
+            ]
+            for model, values in per_user.items()
+        },
+    }

@@ -53,36 +53,42 @@ def top_k_excluding(
     return np.take_along_axis(part, order, axis=1).astype(np.int64)
 
 
-def ranking_metrics(
-    top: npt.NDArray[np.int64],
-    relevant: npt.NDArray[np.bool_],
-    item_popularity: npt.NDArray[np.integer],
-) -> Metrics:
-    """Metrics of ranked lists ``top`` (users x >=20) against a users x items relevance mask.
-
-    Users with no relevant item must already be left out by the caller.
-    """
-    n_users, n_items = relevant.shape
+def per_user_metrics(
+    top: npt.NDArray[np.int64], relevant: npt.NDArray[np.bool_]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Each user's NDCG@10, P@10, Recall@20 and AP@10 of ranked lists ``top`` (users x >=20)
+    against a users x items relevance mask. Users with no relevant item must already be left
+    out by the caller."""
     hits = np.take_along_axis(relevant, top[:, :20], axis=1).astype(np.float64)
     n_relevant = relevant.sum(axis=1).astype(np.float64)
     discounts = 1.0 / np.log2(np.arange(2, 12))
     dcg = (hits[:, :10] * discounts).sum(axis=1)
     ideal_counts = np.minimum(n_relevant, 10).astype(int)
     ideal = np.cumsum(discounts)[np.maximum(ideal_counts - 1, 0)] * (ideal_counts > 0)
-    ndcg = np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
-    precision = hits[:, :10].sum(axis=1) / 10.0
-    recall = hits[:, :20].sum(axis=1) / np.maximum(n_relevant, 1)
     precision_at_rank = np.cumsum(hits[:, :10], axis=1) / np.arange(1, 11)
-    average_precision = (precision_at_rank * hits[:, :10]).sum(axis=1) / np.maximum(
-        np.minimum(n_relevant, 10), 1
-    )
+    return {
+        "ndcg_at_10": np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0),
+        "precision_at_10": hits[:, :10].sum(axis=1) / 10.0,
+        "recall_at_20": hits[:, :20].sum(axis=1) / np.maximum(n_relevant, 1),
+        "map_at_10": (precision_at_rank * hits[:, :10]).sum(axis=1)
+        / np.maximum(np.minimum(n_relevant, 10), 1),
+    }
+
+
+def summarise(
+    top: npt.NDArray[np.int64],
+    relevant: npt.NDArray[np.bool_],
+    item_popularity: npt.NDArray[np.integer],
+) -> Metrics:
+    """Means of :func:`per_user_metrics`, plus coverage and mean popularity of the top 10."""
+    values = per_user_metrics(top, relevant)
     top10 = top[:, :10]
     return Metrics(
-        ndcg_at_10=float(ndcg.mean()),
-        precision_at_10=float(precision.mean()),
-        recall_at_20=float(recall.mean()),
-        map_at_10=float(average_precision.mean()),
-        coverage_at_10=float(np.unique(top10).size / n_items),
+        ndcg_at_10=float(values["ndcg_at_10"].mean()),
+        precision_at_10=float(values["precision_at_10"].mean()),
+        recall_at_20=float(values["recall_at_20"].mean()),
+        map_at_10=float(values["map_at_10"].mean()),
+        coverage_at_10=float(np.unique(top10).size / relevant.shape[1]),
         mean_popularity_at_10=float(item_popularity[top10].mean()),
-        users=int(n_users),
+        users=int(relevant.shape[0]),
     )

@@ -1,4 +1,4 @@
-"""The training pipeline: data -> texts -> embeddings -> index -> ALS -> priors -> artifacts.
+"""The training pipeline: data -> texts -> embeddings -> index -> arms and ranker -> artifacts.
 
 Each run writes ``<out>/<run-id>/`` and flips ``<out>/current`` only after the manifest is
 written, so a failed or interrupted run never replaces a good one.
@@ -18,29 +18,34 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import scipy.sparse as sp
 
 from recsys_gql.artifacts import (
     CURRENT_LINK,
+    ArmRecord,
     ArtifactWriter,
     Manifest,
+    RankerRecord,
     publish,
     verify,
 )
 from recsys_gql.errors import ArtifactError
 from recsys_gql.movielens import MovieLensData, fingerprint, load_movielens
 from recsys_gql.recsys import ann
+from recsys_gql.recsys.arm import Catalog, TrainingSet
+from recsys_gql.recsys.arms import ARMS
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, write_index
+from recsys_gql.recsys.ranker import MODEL_FILE
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
 from training.embed import embed_texts
-from training.fit import AlsFactors, Popularity, fit_als, fit_tfidf, popularity, rating_matrix
+from training.fit import training_set
+from training.stack import Stack, fit_stack
 from training.stages import StageResult, StageTimer
 from training.text import movie_texts
 
 LIBRARIES = (
-    "numpy", "scipy", "pandas", "implicit", "faiss-cpu", "sentence-transformers", "torch",
-    "onnxruntime", "scikit-learn", "recsys-gql",
+    "numpy", "scipy", "pandas", "implicit", "lightgbm", "faiss-cpu", "sentence-transformers",
+    "torch", "onnxruntime", "scikit-learn", "recsys-gql",
 )  # fmt: skip
 
 EncoderFactory = Callable[[TrainConfig], TextEncoder]
@@ -105,7 +110,7 @@ def content_graph(
     return ContentGraph.build_approximate(embeddings, k, probe=probe, ivf=index)
 
 
-def save_model_files(
+def save_catalog(
     writer: ArtifactWriter,
     *,
     items: IdVocab,
@@ -113,16 +118,12 @@ def save_model_files(
     embeddings: npt.NDArray[np.float32],
     index: Any,
     graph: ContentGraph,
-    factors: AlsFactors,
-    matrix: sp.csr_matrix,
-    prior: Popularity,
+    data: TrainingSet,
     genre_names: list[str],
-    genres: npt.NDArray[np.uint8],
-    years: npt.NDArray[np.int16],
-    tfidf: sp.csr_matrix,
 ) -> None:
-    """Write every file the engine loads (also used by ``bench/scale_serve.py``, so its
-    synthetic catalogs are served exactly like a trained run)."""
+    """Write the files every arm and operation share: ids, embeddings, the index and its
+    neighbour graph, the training ratings with their times, genres and years (also used by
+    ``bench/scale_data.py``, so its synthetic catalogs are served exactly like a trained run)."""
     writer.save_array("movie_ids.npy", items.ids)
     writer.save_array("user_ids.npy", users.ids)
     writer.save_array("embeddings.npy", embeddings)
@@ -130,16 +131,28 @@ def save_model_files(
     writer.add_file("content.faiss", (int(index.ntotal), int(index.d)))
     writer.save_array("content_neighbors.npy", graph.neighbors)
     writer.save_array("content_similarities.npy", graph.similarities)
-    writer.save_array("item_factors.npy", factors.item_factors)
-    writer.save_array("user_factors.npy", factors.user_factors)
-    writer.save_sparse("user_ratings.npz", matrix)
-    writer.save_array("popularity_count.npy", prior.count)
-    writer.save_array("popularity_mean.npy", prior.mean)
-    writer.save_array("popularity_score.npy", prior.score)
-    writer.save_array("movie_genres.npy", genres)
+    writer.save_sparse("user_ratings.npz", data.ratings)
+    writer.save_array("user_rating_times.npy", data.times.data.astype(np.float64))
+    writer.save_array("movie_genres.npy", data.catalog.genres)
     writer.save_json("genres.json", genre_names)
-    writer.save_array("movie_years.npy", years)
-    writer.save_sparse("tfidf.npz", tfidf)
+    writer.save_array("movie_years.npy", data.catalog.years)
+
+
+def save_stack(writer: ArtifactWriter, stack: Stack) -> tuple[dict[str, ArmRecord], RankerRecord]:
+    """Write every fitted arm's files and the ranker's model; their manifest sections."""
+    records = dict(stack.records)
+    for arm in stack.arms:
+        details = arm.save(writer)
+        if arm.name in stack.tuning:
+            details = {**details, "tuning": stack.tuning[arm.name]}
+        records[arm.name] = ArmRecord(
+            status="fitted", config=arm.config.model_dump(mode="json"),
+            files=list(arm.files()), details=details,
+        )  # fmt: skip
+    if stack.ranker is not None:
+        writer.save_text(MODEL_FILE, stack.ranker.model)
+    order = [arm.name for arm in ARMS]
+    return {name: records[name] for name in order}, stack.ranker_record
 
 
 def prune_runs(out_root: Path, *, keep: int, current: Path) -> None:
@@ -216,18 +229,15 @@ def train(
             f"{type(index).__name__} ({index_spec.reason}), {index.ntotal:,} vectors, "
             f"{graph.k} neighbours each"
         )
+    genre_names, genres = genre_matrix(movies)
+    years = movies["year"].fillna(0).to_numpy(dtype=np.int16)
+    catalog = Catalog(items, genres, years, graph)
     with timer.stage("matrix") as info:
-        matrix = rating_matrix(data.ratings, users, items)
+        training = training_set(data.ratings, users, catalog)
+        matrix = training.ratings
         info["detail"] = f"{matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} nonzeros"
     del data  # the ratings frame (1.4 GB at 25M ratings) is not needed past the matrix
-    with timer.stage("als") as info:
-        factors = fit_als(matrix, config.als, show_progress=show_progress)
-        info["detail"] = f"{config.als.factors} factors, {config.als.iterations} iterations"
-    with timer.stage("popularity"):
-        prior = popularity(matrix, config.popularity)
-    with timer.stage("tfidf") as info:
-        tfidf = fit_tfidf(texts.tolist(), config.tfidf)
-        info["detail"] = f"{tfidf.shape[1]:,} terms"
+    stack = fit_stack(training, config, stage=timer.stage)
 
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%d-%H%M%S}-{data_print.sha256[:8]}"
@@ -237,15 +247,15 @@ def train(
     with timer.stage("export") as info:
         writer = ArtifactWriter(run_dir)
         try:
-            genre_names, genres = genre_matrix(movies)
-            years = movies["year"].fillna(0).to_numpy(dtype=np.int16)
-            save_model_files(
+            save_catalog(
                 writer, items=items, users=users, embeddings=embeddings, index=index,
-                graph=graph, factors=factors, matrix=matrix, prior=prior,
-                genre_names=genre_names, genres=genres, years=years, tfidf=tfidf,
+                graph=graph, data=training, genre_names=genre_names,
             )  # fmt: skip
+            arms, ranker = save_stack(writer, stack)
             manifest = writer.finalize(
                 content_index=index_spec,
+                arms=arms,
+                ranker=ranker,
                 run_id=run_id,
                 libraries=library_versions(),
                 config=config.model_dump(mode="json"),
@@ -255,7 +265,6 @@ def train(
                     "users": len(users),
                     "ratings": int(matrix.nnz),
                     "embedding_dim": int(embeddings.shape[1]),
-                    "factors": int(factors.item_factors.shape[1]),
                     "genres": len(genre_names),
                 },
                 models={
@@ -267,7 +276,7 @@ def train(
                     ),
                     "index": type(index).__name__,
                     "collaborative": "implicit.cpu.als.AlternatingLeastSquares",
-                    "content_baseline": "sklearn.TfidfVectorizer",
+                    "ranker": "lightgbm LambdaRank" if stack.ranker else "none",
                 },
                 stages=timer.as_dict(),
             )

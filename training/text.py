@@ -44,3 +44,16 @@ def movie_texts(data: MovieLensData, tag_limit: int) -> pd.Series:
             parts.append(overview)
         texts.append(" ".join(parts))
     return pd.Series(texts, index=movies.index, name="text")
+
+
+def tags_until_cutoff(tags: pd.DataFrame | None, train: pd.DataFrame) -> pd.DataFrame | None:
+    """The tags written no later than their author's last training rating (``train``: the
+    ratings before a split). A tag written after its author's cut-off belongs to the
+    held-out period, like the ratings after it, and would leak it into the movie texts;
+    tags of users without training ratings are kept (they have no held-out period)."""
+    if tags is None or tags.empty:
+        return tags
+    cutoff = train.groupby("userId")["timestamp"].max()
+    limit = tags["userId"].map(cutoff)
+    kept = tags[limit.isna() | (tags["timestamp"] <= limit)]
+    return kept.reset_index(drop=True)

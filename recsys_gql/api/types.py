@@ -8,7 +8,7 @@ import binascii
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -17,9 +17,11 @@ from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.arms import ARMS
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
 from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
+from recsys_gql.recsys.features import CONTEXT
 
 PAGE_MAX = 100
 MAX_ID = 2**31 - 1
@@ -175,17 +177,60 @@ class SearchHit:
         return cls(movie=catalog_movie(info, hit.movie_id), score=round(hit.score, 6))
 
 
-@strawberry.enum(description="Which arm of the hybrid a rated movie pushed a result through.")
-class Arm(enum.Enum):
-    COLLABORATIVE = "collaborative"
-    CONTENT = "content"
+LEGACY_ARM_NAMES = {"als": "COLLABORATIVE"}
+"""GraphQL names kept from before the arm registry; any other arm is its name in capitals."""
+
+
+def arm_enum() -> type[enum.Enum]:
+    """The GraphQL ``Arm`` enum: one value per registered arm (described by the arm itself),
+    and ``CONTEXT`` for the user's and the movie's own features. Registering an arm adds its
+    value: nothing here changes."""
+    members: dict[str, Any] = {
+        LEGACY_ARM_NAMES.get(arm.name, arm.name.upper()): strawberry.enum_value(
+            arm.name, description=arm.description
+        )
+        for arm in ARMS
+    }
+    members[CONTEXT.upper()] = strawberry.enum_value(
+        CONTEXT, description="not an arm: the user's activity, the movie's age, genre affinity"
+    )
+    return enum.Enum("Arm", members)  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:
+    Arm = enum.Enum
+else:
+    Arm = strawberry.enum(
+        arm_enum(),
+        description="A scoring model of the engine (and, for how a result was ranked, the "
+        "user's and the movie's own features).",
+    )
+
+
+@strawberry.enum(description="What produced a recommendation.")
+class RecommendationSource(enum.Enum):
+    RANKER = strawberry.enum_value("ranker", description="the learned ranking stage (default)")
+    BLEND = strawberry.enum_value("hybrid", description="the linear blend a request's alpha asks")
+    POPULARITY = strawberry.enum_value("popularity", description="no ratings yet: most rated")
+
+
+@strawberry.type(description="One arm's score of a recommendation.")
+class ArmScore:
+    arm: Arm
+    score: float = strawberry.field(description="Scaled 0-1 over the request's candidates.")
+
+
+@strawberry.type(description="How much one arm drove a recommendation.")
+class ArmShare:
+    arm: Arm
+    share: float = strawberry.field(description="0-1; the shares of a result sum to 1.")
 
 
 @strawberry.type(description="One of the user's rated movies that drove a recommendation.")
 class Contribution:
     movie: Movie
     arm: Arm
-    share: float = strawberry.field(description="Its share of the blended score (0-1).")
+    share: float = strawberry.field(description="Its share of the score (0-1).")
 
     @classmethod
     def from_engine(cls, info: Info, item: EngineContribution) -> Contribution:
@@ -207,14 +252,26 @@ class Explanation:
     contributions: list[Contribution] = strawberry.field(
         directives=[ListSize(assumed_size=MAX_BECAUSE)]
     )
+    arms: list[ArmShare] = strawberry.field(
+        description="How much each arm drove the result: how far the ranking stage's score "
+        "falls without the arm's evidence, or α and 1−α for the blend; largest first.",
+        directives=[ListSize(assumed_size=len(Arm))],
+    )
 
 
 @strawberry.type
 class Recommendation:
     movie: Movie
-    score: float = strawberry.field(description="α·collabScore + (1−α)·contentScore, 0-1.")
-    collab_score: float = strawberry.field(description="Collaborative arm, normalised to 0-1.")
-    content_score: float = strawberry.field(description="Content arm, normalised to 0-1.")
+    score: float = strawberry.field(
+        description="0-1 over the request's candidates: the ranking stage's score, or with "
+        "`alpha` α·collabScore + (1−α)·contentScore."
+    )
+    collab_score: float = strawberry.field(description="ALS arm, scaled 0-1 over candidates.")
+    content_score: float = strawberry.field(description="Content arm, scaled 0-1 over candidates.")
+    arm_scores: list[ArmScore] = strawberry.field(
+        description="Every arm that scored it.", directives=[ListSize(assumed_size=len(Arm))]
+    )
+    source: RecommendationSource
     engine_result: strawberry.Private[EngineRecommendation]
 
     @classmethod
@@ -225,6 +282,11 @@ class Recommendation:
             score=round(rec.score, 6),
             collab_score=round(rec.collab_score, 6),
             content_score=round(rec.content_score, 6),
+            arm_scores=[
+                ArmScore(arm=Arm(name), score=round(value, 6))
+                for name, value in rec.arm_scores.items()
+            ],
+            source=RecommendationSource(rec.source),
             engine_result=rec,
         )
 
@@ -236,15 +298,19 @@ class Recommendation:
         rec = self.engine_result
         contributions = [Contribution.from_engine(info, c) for c in rec.because]
         because = [c.movie for c in contributions]
+        leaning = sorted(rec.leaning.items(), key=lambda item: -item[1])
         if rec.source == "popularity":
             summary = "Popular with everyone: rate a few movies to personalise this list."
         elif because:
             quoted = [f"“{m.title}”" for m in because]
             titles = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
             summary = f"Because you rated {titles}."
+        elif leaning and leaning[0][0] == "popularity":
+            summary = "Much watched around the time of your ratings."
         else:
             summary = "From your ratings as a whole."
-        return Explanation(because=because, summary=summary, contributions=contributions)
+        arms = [ArmShare(arm=Arm(name), share=round(value, 6)) for name, value in leaning]
+        return Explanation(because=because, summary=summary, contributions=contributions, arms=arms)
 
 
 @strawberry.type
@@ -373,6 +439,30 @@ class Health:
     engine_loaded: bool
     database_connected: bool
     search_model_loaded: bool
+
+    @strawberry.field(
+        description="Each arm of the run: served, or skipped and why.",
+        directives=[ListSize(assumed_size=len(Arm))],
+    )
+    def arms(self, info: Info) -> list[ArmStatus]:
+        return [
+            ArmStatus(arm=Arm(s.name), serving=s.serving, reason=s.reason)
+            for s in info.context.engine.arm_status
+        ]
+
+    @strawberry.field(
+        description="Why the run has no learned ranking stage (null: it has one and serves it "
+        "by default)."
+    )
+    def ranking_stage_missing(self, info: Info) -> str | None:
+        return info.context.engine.ranking_stage
+
+
+@strawberry.type(description="Whether the run serves an arm.")
+class ArmStatus:
+    arm: Arm
+    serving: bool
+    reason: str | None = strawberry.field(description="Why it is not served (e.g. memory).")
 
 
 @strawberry.type(description="The rating is stored; the next recommendations reflect it.")

@@ -2,19 +2,21 @@
 ``recommend``, ``similar``, ``search`` and ``popular``.
 
 It is pure and synchronous (no GraphQL, no database); callers pass a user's *current* ratings,
-so the engine never holds per-user state and every replica gives the same answer.
+so the engine never holds per-user state and every replica gives the same answer. A
+recommendation is: the user's ratings as a :class:`~recsys_gql.recsys.arm.History`, every arm's
+scores (:mod:`recsys_gql.recsys.arms`), then either the ranking stage over the arms'
+candidates (:mod:`recsys_gql.recsys.ranker`; the default) or, when the request names ``α``,
+the linear blend of ALS and content (:mod:`recsys_gql.recsys.blend`), then filters and
+explanations (:mod:`recsys_gql.recsys.explain`).
 
-Threads: a request is a handful of small matrix-vector products (the largest reads the movie
-embedding matrix once). Multi-threaded BLAS gains a fraction of a millisecond on them on an
-idle machine, but once requests run concurrently or the cores are busy its threads
-oversubscribe the cores and stall each other for tens of milliseconds. Constructing an engine
-therefore limits BLAS to one thread for the whole process, once, with threadpoolctl (as
-training does around ALS). FAISS's bundled OpenBLAS runs on OpenMP, so FAISS's OpenMP pool
-follows; that costs nothing here, as a one-query FAISS search is single-threaded. Setting
-``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``OMP_NUM_THREADS`` keeps the environment's
-choice instead. One thread also makes the floats independent of the core count: threaded BLAS
-splits a product where the core count says, which can move the last bit of a few raw scores
-(in checks over every ml-latest-small user, never a ranking or a returned score).
+Threads: a request is a handful of small matrix-vector products. Multi-threaded BLAS gains a
+fraction of a millisecond on them on an idle machine, but once requests run concurrently or
+the cores are busy its threads oversubscribe the cores and stall each other for tens of
+milliseconds. Constructing an engine therefore limits BLAS to one thread for the whole
+process, once, with threadpoolctl (as training does around ALS). FAISS's bundled OpenBLAS runs
+on OpenMP, so FAISS's OpenMP pool follows; a one-query FAISS search is single-threaded anyway.
+Setting ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``OMP_NUM_THREADS`` keeps the
+environment's choice instead. One thread also makes the floats independent of the core count.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,32 +36,40 @@ from threadpoolctl import threadpool_limits
 from recsys_gql.artifacts import ArtifactDir, Manifest
 from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.candidates import (
+from recsys_gql.recsys.arm import AnyArm, Catalog, History
+from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
+from recsys_gql.recsys.arms.als import AlsArm
+from recsys_gql.recsys.arms.content import ContentArm
+from recsys_gql.recsys.arms.ease import EaseArm
+from recsys_gql.recsys.arms.popularity import PopularityArm
+from recsys_gql.recsys.blend import (
     DENSE_BELOW,
-    ContentArm,
+    PriorContent,
     candidate_top_n,
     first_allowed,
-    scale,
-)
-from recsys_gql.recsys.collaborative import CollaborativeModel, FoldIn
-from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
-from recsys_gql.recsys.explain import Contribution, explain
-from recsys_gql.recsys.hybrid import (
-    apply_prior,
     popularity_prior,
-    profile_weights,
     ramped_alpha,
     ramped_prior_weight,
+    scale,
 )
+from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
+from recsys_gql.recsys.explain import ArmPart, Contribution, explain
+from recsys_gql.recsys.features import feature_names, score_arms
+from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
+from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
 RECOMMEND_SECONDS_PER_MOVIE = 25e-9
 RECOMMEND_SECONDS_PER_NEIGHBOUR = 15e-9
-"""Rates behind :meth:`Engine.recommend_cost`, measured on ml-latest-small on one core of a
-2026 x86 server: a mean ``recommend`` of 0.34 ms over the 610 users (9,742 movies, 50
-neighbours a movie) and 2.3 ms for the user with 2,698 ratings."""
+"""Rates behind :meth:`Engine.recommend_cost` for the linear blend (per catalog movie, per
+rated movie's neighbour); see BENCHMARKS.md for how they were measured."""
+RANKED_SECONDS_FIXED = 1.0e-3
+RANKED_SECONDS_PER_MOVIE = 100e-9
+RANKED_SECONDS_PER_EASE_CELL = 1.0e-9
+"""Rates of the ranking stage: features and the model (fixed), the arms' passes over the
+catalog (per movie), EASE^R's rows of the rated movies (per cell); BENCHMARKS.md."""
 MAX_QUERY_CHARS = 1000
 BLAS_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -81,36 +91,37 @@ def limit_blas_threads() -> None:
 
 @dataclass(frozen=True)
 class HybridSettings:
-    """How the arms are blended; defaults come from the evaluation, via the manifest."""
+    """The linear blend's defaults (from the manifest: the config, tuned by ``evaluate``)."""
 
     alpha: float = 0.9
     ramp: float = 5.0
     popularity_weight: float = 1.6
-    profile_shrink: float = 2.0
 
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> HybridSettings:
-        """Read the tuned values from ``manifest.config['hybrid']`` (and evaluation metrics)."""
+        """Read ``manifest.config['hybrid']``, overridden by what evaluation chose."""
         raw: dict[str, Any] = dict(manifest.config.get("hybrid", {}))
-        tuned = manifest.metrics.get("chosen", {})
-        raw.update({k: v for k, v in tuned.items() if k in {"alpha", "ramp", "popularity_weight"}})
-        known = {
-            k: raw[k] for k in ("alpha", "ramp", "popularity_weight", "profile_shrink") if k in raw
-        }
-        return cls(**known)
+        raw.update(manifest.metrics.get("chosen", {}))
+        return cls(**{k: float(raw[k]) for k in ("alpha", "ramp", "popularity_weight") if k in raw})
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie with both arms' normalised scores and why it was chosen."""
+    """One recommended movie, its scores (each 0-1 over the request's candidates) and why."""
 
     movie_id: int
     score: float
     collab_score: float
     content_score: float
     because: list[Contribution] = field(default_factory=list)
-    source: str = "hybrid"
-    """``hybrid`` or ``popularity`` (a cold-start answer)."""
+    source: str = "ranker"
+    """``ranker`` (the default), ``hybrid`` (the linear blend) or ``popularity`` (cold start)."""
+    arm_scores: dict[str, float] = field(default_factory=dict)
+    """Each arm's score, scaled to 0-1 over the candidates."""
+    leaning: dict[str, float] = field(default_factory=dict)
+    """How much of the result each arm drove: the blend's weights, or the arms' shares of the
+    ranker's score (:meth:`Ranker.arm_leaning`; ``context`` for user and movie features and
+    the genre guard); only filled when explanations are asked for."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,15 @@ class ScoredMovie:
 
     movie_id: int
     score: float
+
+
+@dataclass(frozen=True)
+class ArmStatus:
+    """Whether the run serves an arm, and why not."""
+
+    name: str
+    serving: bool
+    reason: str | None = None
 
 
 def _check_n(n: object) -> int:
@@ -142,7 +162,7 @@ def check_query(text: object) -> str:
 
 
 class Engine:
-    """Hybrid recommender over one artifact run. Thread-safe for concurrent reads."""
+    """Recommender over one artifact run. Thread-safe for concurrent reads."""
 
     def __init__(
         self,
@@ -164,37 +184,34 @@ class Engine:
             artifacts.array("content_neighbors.npy"), artifacts.array("content_similarities.npy")
         )
         self.index = read_index(artifacts.path("content.faiss"))
-        # The manifest names the index kind and its query parameters (older runs: inferred).
+        self.index_spec = manifest.content_index
         try:
-            spec = manifest.content_index
-            self.index_spec = ann.infer_spec(self.index) if spec is None else spec
             ann.configure(self.index, self.index_spec)
         except ValueError as exc:
             raise ArtifactError(
                 f"{artifacts.path('content.faiss')}: {exc}", path=str(self.directory)
             ) from exc
-        als = manifest.config["als"]
-        self.collab = CollaborativeModel(
-            artifacts.array("item_factors.npy"),
-            regularization=float(als["regularization"]),
-            alpha=float(als["alpha"]),
-            weighting=str(als["weighting"]),
+        self.ratings = RatingsStore(
+            self.users,
+            self.movies,
+            artifacts.sparse("user_ratings.npz"),
+            artifacts.array("user_rating_times.npy"),
         )
-        self.train_ratings = artifacts.sparse("user_ratings.npz")
-        # Rows without duplicate movies can be read straight from the CSR arrays (see
-        # _training_rows); otherwise the ratings go through the dict, as they always did.
-        self._train_direct = bool(self.train_ratings.has_canonical_format)
-        self.popularity_count: npt.NDArray[np.int32] = artifacts.array("popularity_count.npy")
-        self.popularity_mean: npt.NDArray[np.float32] = artifacts.array("popularity_mean.npy")
-        self.popularity_score: npt.NDArray[np.float32] = artifacts.array("popularity_score.npy")
-        self.prior = popularity_prior(self.popularity_count)
-        self._popular_order = np.argsort(-self.popularity_score, kind="stable")
+        self.train_ratings = self.ratings.matrix
+        self.catalog_now = self.ratings.now
         self.genre_names: list[str] = list(artifacts.json("genres.json"))
         self._genre_lookup = {g.casefold(): j for j, g in enumerate(self.genre_names)}
         self.movie_genres: npt.NDArray[np.uint8] = artifacts.array("movie_genres.npy")
         self.movie_years: npt.NDArray[np.int16] = artifacts.array("movie_years.npy")
-        ratings = self.train_ratings.data
-        self.global_mean = float(ratings.mean()) if ratings.size else 3.5
+        catalog = Catalog(self.movies, self.movie_genres, self.movie_years, self.graph)
+        self.arms, self.arm_status = _load_arms(artifacts, catalog)
+        self.als = _arm(self.arms, AlsArm)
+        self.content = _arm(self.arms, ContentArm)
+        self.popularity = _arm(self.arms, PopularityArm)
+        self.prior = popularity_prior(self.popularity.count)
+        self.ranker = self._load_ranker(artifacts)
+        self.cold_scores = self.popularity.cold_start()
+        self._cold_order = np.argsort(-self.cold_scores, kind="stable")
         self._encoder_threads = encoder_threads
         """Intra-op threads of the query encoder loaded on first use (``None``: default)."""
         self._encoder_backend = encoder_backend
@@ -223,62 +240,35 @@ class Engine:
             encoder_backend=encoder_backend,
         )
 
+    def _load_ranker(self, artifacts: ArtifactDir) -> Ranker | None:
+        record = self.manifest.ranker
+        if record.status != "trained":
+            return None
+        expected = feature_names(self.arms)
+        if record.features != expected:
+            raise ArtifactError(
+                f"{self.directory}: the ranker was trained on features {record.features}, the "
+                f"arms of this run give {expected}: retrain with `recsys-gql train`"
+            )
+        return Ranker.from_record(artifacts.text(record.file or MODEL_FILE), record)
+
+    @property
+    def ranking_stage(self) -> str | None:
+        """Why the run has no ranking stage (``None`` when it has one)."""
+        if self.ranker is not None:
+            return None
+        return self.manifest.ranker.reason or "not trained"
+
     # -- inputs -----------------------------------------------------------------------------
 
     def training_ratings(self, user_id: int) -> dict[int, float]:
         """The ratings the model was trained on for ``user_id`` (empty for unknown users)."""
-        row = self.users.index(user_id)
-        if row is None:
-            return {}
-        start, end = self.train_ratings.indptr[row], self.train_ratings.indptr[row + 1]
-        items = self.movies.ids[self.train_ratings.indices[start:end]].tolist()
-        values = self.train_ratings.data[start:end].tolist()
-        return dict(zip(items, values, strict=True))
+        return self.ratings.training_ratings(user_id)
 
-    def _training_rows(self, user_id: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """``_rated_rows(training_ratings(user_id))``, read straight from the CSR arrays."""
-        if not self._train_direct:
-            return self._rated_rows(self.training_ratings(user_id))
-        row = self.users.index(user_id)
-        if row is None:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        start, end = self.train_ratings.indptr[row], self.train_ratings.indptr[row + 1]
-        rows = self.train_ratings.indices[start:end].astype(np.int64)
-        values = self.train_ratings.data[start:end]
-        finite = np.isfinite(values)
-        if not finite.all():
-            rows, values = rows[finite], values[finite]
-        return rows, values.astype(np.float32)
-
-    def _rated_rows(
-        self, ratings: Mapping[int, float]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rows and values of ``ratings`` in their order, silently dropping unknown movies and
-        non-finite ratings. Integer ids with real-number ratings (the normal case) are looked up
-        in one vectorised pass; anything else takes the per-item path with the same result."""
-        if not ratings:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids = np.asarray(list(ratings.keys()))
-        raw = np.asarray(list(ratings.values()))
-        if ids.ndim != 1 or ids.dtype.kind != "i" or raw.ndim != 1 or raw.dtype.kind not in "biuf":
-            return self._rated_rows_per_item(ratings)
-        rows = self.movies.find(ids.astype(np.int64, copy=False))
-        keep = rows >= 0
-        if raw.dtype.kind == "f":
-            keep &= np.isfinite(raw)
-        values = raw[keep].astype(np.float64, copy=False).astype(np.float32)
-        return rows[keep], values
-
-    def _rated_rows_per_item(
-        self, ratings: Mapping[int, float]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        rows, values = [], []
-        for movie_id, rating in ratings.items():
-            row = self.movies.index(movie_id)
-            if row is not None and math.isfinite(rating):
-                rows.append(row)
-                values.append(rating)
-        return np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.float32)
+    def history(self, user_id: int, ratings: Mapping[int, float] | None = None) -> History:
+        """``ratings`` (by default the training ratings) as the arms see them (see
+        :class:`~recsys_gql.recsys.history.RatingsStore`)."""
+        return self.ratings.history(user_id, ratings)
 
     def candidate_mask(
         self,
@@ -311,17 +301,26 @@ class Engine:
                 mask &= known & (self.movie_years <= high)
         return mask
 
-    # -- operations -------------------------------------------------------------------------
+    # -- recommendations ----------------------------------------------------------------------
 
     def recommend_cost(self, n_ratings: int, *, explain_results: bool = True) -> float:
-        """Roughly how many seconds :meth:`recommend` takes for a user with ``n_ratings``:
-        passes over the catalog plus one neighbour list per rated movie (explaining doubles
-        it). An estimate for scheduling (worth a thread or not), not a bound."""
+        """Roughly how many seconds a default :meth:`recommend` takes for a user with
+        ``n_ratings``: passes over the catalog, one neighbour list (and with the ranking
+        stage one row of EASE^R's weights) per rated movie, the ranker; explaining adds half
+        (the blend: doubles). An estimate for scheduling (worth a thread or not), not a
+        bound."""
+        neighbours = n_ratings * self.graph.k * RECOMMEND_SECONDS_PER_NEIGHBOUR
+        if self.ranker is None:
+            seconds = len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE + neighbours
+            return 2 * seconds if explain_results else seconds
+        ease = sum(arm.columns.size for arm in self.arms if isinstance(arm, EaseArm))
         seconds = (
-            len(self.movies) * RECOMMEND_SECONDS_PER_MOVIE
-            + n_ratings * self.graph.k * RECOMMEND_SECONDS_PER_NEIGHBOUR
+            RANKED_SECONDS_FIXED
+            + len(self.movies) * RANKED_SECONDS_PER_MOVIE
+            + 2 * neighbours
+            + n_ratings * ease * RANKED_SECONDS_PER_EASE_CELL
         )
-        return 2 * seconds if explain_results else seconds
+        return 1.5 * seconds if explain_results else seconds
 
     def recommend(
         self,
@@ -335,7 +334,8 @@ class Engine:
         explain_results: bool = True,
     ) -> list[Recommendation]:
         """Top-``n`` movies for a user whose current ratings are ``ratings`` (by default the
-        training ratings). ``alpha`` overrides the ramped default share of the collab arm.
+        training ratings). Without ``alpha`` the ranking stage orders the arms' candidates
+        (the ramped blend when the run has none); with it, ``α·collab + (1−α)·content``.
         With ``explain_results=False`` every ``because`` is empty: explaining costs about as
         much as ranking, and most callers never show it."""
         n = _check_n(n)
@@ -343,36 +343,81 @@ class Engine:
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
         ):
             raise InvalidArgument("alpha", f"must be a finite number from 0 to 1, got {alpha}")
-        if ratings is None:
-            rows, values = self._training_rows(user_id)
-        else:
-            rows, values = self._rated_rows(ratings)
+        user = self.history(user_id, ratings)
         mask = self.candidate_mask(genres, year_range)
-        if exclude_rated and rows.size:
-            mask[rows] = False
-        if rows.size == 0:
+        if exclude_rated and user.size:
+            mask[user.rows] = False
+        if user.size == 0:
             return self._popular_recommendations(mask, n)
+        if alpha is None and self.ranker is not None:
+            return self._ranked(self.ranker, user, mask, n, explain_results)
         a = (
             alpha
             if alpha is not None
-            else ramped_alpha(self.settings.alpha, int(rows.size), self.settings.ramp)
+            else ramped_alpha(self.settings.alpha, user.size, self.settings.ramp)
         )
-        fold = self.collab.fold_in(rows, values)
-        weights = profile_weights(values, self.global_mean, self.settings.profile_shrink)
-        items, graph_scores = self.graph.sparse_scores(rows, weights)
-        prior_weight = ramped_prior_weight(
-            self.settings.popularity_weight, int(rows.size), self.settings.ramp
-        )
-        content = ContentArm(items, graph_scores, self.prior, prior_weight)
-        # Same answer as blending every candidate (see candidates.py), touching only a few.
+        return self._blended(user, mask, a, n, explain_results)
+
+    def _ranked(
+        self, ranker: Ranker, user: History, mask: npt.NDArray[np.bool_], n: int, explained: bool
+    ) -> list[Recommendation]:
+        """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`)."""
+        scored = score_arms(self.arms, user)
+        result = rank(ranker, scored, self.movie_genres, self.movie_years, mask, n)
+        because: list[list[Contribution]] = [[] for _ in result.rows]
+        leaning: list[dict[str, float]] = [{} for _ in result.rows]
+        if explained and result.rows.size:
+            shares = ranker.leaning(result.features, result.reference, result.guard)
+            column = {name: j for j, name in enumerate(ranker.arms)}
+            parts = [
+                ArmPart(arm.name, shares[:, column[arm.name]],
+                        arm.contributions(user, scores, result.rows))
+                for arm, scores in scored.arms
+                if arm.name in column
+            ]  # fmt: skip
+            because = explain(self.movies.ids[user.rows], parts, result.rows.size)
+            leaning = [
+                {name: round(float(v), 6) for name, v in zip(ranker.arms, row, strict=True)}
+                for row in shares
+            ]
+        return [
+            Recommendation(
+                movie_id=self.movies.id_of(int(row)),
+                score=float(result.score[k]),
+                collab_score=float(result.arm_scores.get("als", np.zeros(k + 1))[k]),
+                content_score=float(result.arm_scores.get("content", np.zeros(k + 1))[k]),
+                because=because[k],
+                source="ranker",
+                arm_scores={name: float(v[k]) for name, v in result.arm_scores.items()},
+                leaning=leaning[k],
+            )
+            for k, row in enumerate(result.rows)
+        ]
+
+    def _blended(
+        self, user: History, mask: npt.NDArray[np.bool_], alpha: float, n: int, explained: bool
+    ) -> list[Recommendation]:
+        """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`)."""
+        collab = self.als.score(user)
+        content = self.content.score(user)
+        assert content.rows is not None
+        weight = ramped_prior_weight(self.settings.popularity_weight, user.size, self.settings.ramp)
+        sparse = PriorContent(content.rows, content.values, self.prior, weight)
+        # Same answer as blending every candidate (see blend.py), touching only a few.
         blend = candidate_top_n(
-            self.collab.scores(fold), content, mask, a, n, dense_below=self.dense_blend_below
+            collab.values, sparse, mask, alpha, n, dense_below=self.dense_blend_below
         )
-        because = (
-            explain(self, _Evidence(fold, weights), blend.rows, rows, a)
-            if explain_results
-            else [[] for _ in blend.rows]
-        )
+        because: list[list[Contribution]] = [[] for _ in blend.rows]
+        if explained:
+            size = blend.rows.size
+            parts = [
+                ArmPart("als", np.full(size, alpha),
+                        self.als.contributions(user, collab, blend.rows)),
+                ArmPart("content", np.full(size, 1.0 - alpha),
+                        self.content.contributions(user, content, blend.rows)),
+            ]  # fmt: skip
+            because = explain(self.movies.ids[user.rows], parts, size)
+        leaning = {"als": alpha, "content": 1.0 - alpha} if explained else {}
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(t)),
@@ -380,26 +425,24 @@ class Engine:
                 collab_score=float(blend.collab[k]),
                 content_score=float(blend.content[k]),
                 because=because[k],
+                source="hybrid",
+                arm_scores={"als": float(blend.collab[k]), "content": float(blend.content[k])},
+                leaning=leaning,
             )
             for k, t in enumerate(blend.rows)
         ]
 
-    def arm_scores(self, rows: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> ArmScores:
-        """Raw collab (fold-in) and content (profile) scores of every movie for one user."""
-        return arm_scores(
-            self.collab, self.graph, rows, values, self.global_mean, self.settings, self.prior
-        )
-
     def _popular_recommendations(self, mask: npt.NDArray[np.bool_], n: int) -> list[Recommendation]:
-        """The ``n`` most popular candidates, scored min-max over all candidates: read off the
-        precomputed popularity order (its head and tail), never the whole catalog."""
-        best = first_allowed(self._popular_order, mask, n)
+        """Cold start: the ``n`` candidates the popularity arm ranks best for a user with no
+        ratings (:meth:`PopularityArm.cold_start`), scaled min-max over all candidates; read
+        off a precomputed order (its head and tail), never the whole catalog."""
+        best = first_allowed(self._cold_order, mask, n)
         if best.size == 0:
             return []
-        low_row = first_allowed(self._popular_order[::-1], mask, 1)
-        high = float(self.popularity_score[best[0]])
-        low = float(self.popularity_score[low_row[0]])
-        normalised = scale(self.popularity_score[best], low, high)
+        low_row = first_allowed(self._cold_order[::-1], mask, 1)
+        high = float(self.cold_scores[best[0]])
+        low = float(self.cold_scores[low_row[0]])
+        normalised = scale(self.cold_scores[best], low, high)
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(row)),
@@ -407,28 +450,30 @@ class Engine:
                 collab_score=0.0,
                 content_score=0.0,
                 source="popularity",
+                arm_scores={"popularity": float(value)},
             )
             for row, value in zip(best, normalised, strict=True)
         ]
+
+    # -- catalog operations -------------------------------------------------------------------
 
     def popular(self, n: int = 10, genres: Sequence[str] | None = None) -> list[ScoredMovie]:
         """The ``n`` movies with the best Bayesian-average rating, optionally of some genres."""
         n = _check_n(n)
         mask = self.candidate_mask(genres)
-        order = self._popular_order[mask[self._popular_order]][:n]
-        return [
-            ScoredMovie(self.movies.id_of(int(i)), float(self.popularity_score[i])) for i in order
-        ]
+        order = self.popularity.best_rated
+        picked = order[mask[order]][:n]
+        score = self.popularity.bayesian
+        return [ScoredMovie(self.movies.id_of(int(i)), float(score[i])) for i in picked]
 
     def similar(self, movie_id: int, n: int = 10) -> list[ScoredMovie]:
         """The ``n`` movies whose embeddings are closest to ``movie_id``'s (cosine).
 
         With a flat index the content graph holds each movie's ``k`` nearest, found by that
         very index at training time, so up to ``k`` are read from it instead of searching
-        again (the same movies in the same order for all 9,742 of ml-latest-small; the
-        similarities can differ in the last float32 bit, as batched and single searches
-        sum in different orders). Approximate indexes, whose graphs may be built another
-        way, are always searched.
+        again (the same movies in the same order; the similarities can differ in the last
+        float32 bit, as batched and single searches sum in different orders). Approximate
+        indexes, whose graphs may be built another way, are always searched.
         """
         n = _check_n(n)
         row = self.movies.index(movie_id)
@@ -529,6 +574,36 @@ the model is compute-bound, so one call over many queries of mixed lengths pads 
 ones to the longest; small groups of similar length keep most of batching's saving."""
 
 
+def _load_arms(artifacts: ArtifactDir, catalog: Catalog) -> tuple[list[AnyArm], list[ArmStatus]]:
+    """Every fitted arm of the run, in registry order, and each arm's status."""
+    arms: list[AnyArm] = []
+    status: list[ArmStatus] = []
+    for name, record in artifacts.manifest.arms.items():
+        kind = arm_type(name)
+        if record.status != "fitted":
+            status.append(ArmStatus(name, False, record.reason))
+            continue
+        config = kind.config_type().model_validate(record.config)
+        arms.append(kind.load(artifacts, catalog, config, record.details))
+        status.append(ArmStatus(name, True))
+    order = {arm.name: k for k, arm in enumerate(ARMS)}
+    arms.sort(key=lambda arm: order[arm.name])
+    missing = REQUIRED - {arm.name for arm in arms}
+    if missing:
+        raise ArtifactError(f"{artifacts.directory}: no fitted {', '.join(sorted(missing))} arm")
+    return arms, status
+
+
+A = TypeVar("A", bound=AnyArm)
+
+
+def _arm(arms: Sequence[AnyArm], kind: type[A]) -> A:
+    for arm in arms:
+        if isinstance(arm, kind):
+            return arm
+    raise ArtifactError(f"no {kind.name} arm")
+
+
 def query_encoder(
     manifest: Manifest, *, threads: int | None = None, backend: EncoderBackend | None = None
 ) -> SentenceEncoder:
@@ -549,44 +624,4 @@ def query_encoder(
         batch_size=QUERY_BATCH_SIZE,
         backend=backend,
         threads=threads,
-    )
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    fold: FoldIn
-    profile_weights: npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class ArmScores:
-    """Both arms' raw scores for one user, and what explanations need."""
-
-    collab: npt.NDArray[np.float32]
-    content: npt.NDArray[np.float32]
-    fold: FoldIn
-    profile_weights: npt.NDArray[np.float32]
-
-
-def arm_scores(
-    collab: CollaborativeModel,
-    graph: ContentGraph,
-    rows: npt.NDArray[np.int64],
-    values: npt.NDArray[np.float32],
-    global_mean: float,
-    settings: HybridSettings,
-    prior: npt.NDArray[np.float32] | None = None,
-) -> ArmScores:
-    """Score every movie with both arms for a user who rated ``rows`` with ``values``.
-
-    Shared by the engine and the offline evaluation, so what is measured is what is served.
-    """
-    fold = collab.fold_in(rows, values)
-    weights = profile_weights(values, global_mean, settings.profile_shrink)
-    content = graph.scores(rows, weights)
-    prior_weight = ramped_prior_weight(settings.popularity_weight, int(rows.size), settings.ramp)
-    if prior is not None and prior_weight > 0:
-        content = apply_prior(content, prior, prior_weight)
-    return ArmScores(
-        collab=collab.scores(fold), content=content, fold=fold, profile_weights=weights
     )

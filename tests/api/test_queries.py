@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.api.conftest import Server, fresh_user
 
@@ -118,6 +119,30 @@ def test_recommendations_for_a_known_user(api: Server) -> None:
         assert rec["explanation"]["summary"]
 
 
+def test_recommendations_say_which_arms_ranked_them(api: Server) -> None:
+    query = """query ($alpha: Float) { user(id: 1) { recommendations(first: 5, alpha: $alpha) {
+      score collabScore source armScores { arm score }
+      explanation { arms { arm share } contributions { arm share movie { id } } } } } }"""
+    ranked = api.graphql(query)["data"]["user"]["recommendations"]
+    assert [r["source"] for r in ranked] == ["RANKER"] * 5
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    for rec in ranked:
+        scores = {a["arm"]: a["score"] for a in rec["armScores"]}
+        assert set(scores) == {"COLLABORATIVE", "EASE", "CONTENT", "POPULARITY"}
+        assert scores["COLLABORATIVE"] == rec["collabScore"]
+        shares = [a["share"] for a in rec["explanation"]["arms"]]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-4)
+        assert shares == sorted(shares, reverse=True)
+        assert {c["arm"] for c in rec["explanation"]["contributions"]} <= {
+            "COLLABORATIVE", "EASE", "CONTENT",
+        }  # fmt: skip
+    blended = api.graphql(query, {"alpha": 0.7})["data"]["user"]["recommendations"]
+    assert [r["source"] for r in blended] == ["BLEND"] * 5
+    assert {a["arm"]: a["share"] for a in blended[0]["explanation"]["arms"]} == {
+        "COLLABORATIVE": pytest.approx(0.7), "CONTENT": pytest.approx(0.3),
+    }  # fmt: skip
+
+
 def test_cold_start_user(api: Server) -> None:
     query = """query ($u: Int!) { recommendations(userId: $u, first: 5, genres: ["Animation"]) {
       movie { genres } explanation { summary because { id } } } }"""
@@ -129,9 +154,17 @@ def test_cold_start_user(api: Server) -> None:
 
 
 def test_health_and_probes(api: Server) -> None:
-    health = api.graphql("{ health { ok runId movies users engineLoaded databaseConnected } }")
+    health = api.graphql(
+        "{ health { ok runId movies users engineLoaded databaseConnected"
+        " arms { arm serving reason } rankingStageMissing } }"
+    )
     assert health["data"]["health"]["ok"] is True
     assert health["data"]["health"]["movies"] == 9742
+    assert health["data"]["health"]["arms"] == [
+        {"arm": arm, "serving": True, "reason": None}
+        for arm in ("COLLABORATIVE", "EASE", "CONTENT", "POPULARITY")
+    ]
+    assert health["data"]["health"]["rankingStageMissing"] is None
     assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{api.url}/readyz")
     assert ready.status_code == 200

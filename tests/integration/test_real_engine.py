@@ -43,14 +43,31 @@ def test_five_five_star_ratings_in_a_genre_bring_more_of_it(engine: Engine) -> N
     assert gained >= 0.6, f"only {gained:.0%} of users got more animation"
 
 
+def share_of_any(engine: Engine, movie_ids: list[int], genres: set[str]) -> float:
+    columns = [engine.genre_names.index(g) for g in genres]
+    rows = engine.movies.indices(movie_ids)
+    return float(engine.movie_genres[np.ix_(rows, columns)].any(axis=1).mean())
+
+
 def test_a_new_user_with_five_animated_favourites(engine: Engine) -> None:
     ratings = {1: 5.0, 2355: 5.0, 4886: 5.0, 6377: 5.0, 8961: 5.0}  # Pixar films
     recs = engine.recommend(1_000_001, n=20, ratings=ratings)
     cold = engine.recommend(1_000_002, n=20)
     personal = genre_share(engine, [r.movie_id for r in recs], "Animation")
     assert personal > genre_share(engine, [r.movie_id for r in cold], "Animation")
+    family = share_of_any(engine, [r.movie_id for r in recs], {"Animation", "Children"})
+    assert family > 0.5, f"only {family:.0%} Animation/Children"
     assert all(c.movie_id in ratings for r in recs for c in r.because)
     assert any(r.because for r in recs)
+
+
+def test_a_new_user_with_five_horror_favourites(engine: Engine) -> None:
+    ratings = {1258: 5.0, 1347: 5.0, 1982: 5.0, 1997: 5.0, 2459: 5.0}
+    # The Shining, A Nightmare on Elm Street, Halloween, The Exorcist, The Texas Chainsaw Massacre
+    recs = engine.recommend(1_000_003, n=20, ratings=ratings)
+    scary = share_of_any(engine, [r.movie_id for r in recs], {"Horror", "Thriller"})
+    assert scary > 0.5, f"only {scary:.0%} Horror/Thriller"
+    assert all(r.source == "ranker" for r in recs)
 
 
 def test_cold_start_and_similar_on_real_data(engine: Engine) -> None:

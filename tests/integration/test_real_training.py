@@ -24,15 +24,18 @@ def test_fetch_then_train_on_ml_latest_small(real_run: RealRun, real_data_source
         "users": 610,
         "ratings": 100_836,
         "embedding_dim": 384,
-        "factors": manifest.config["als"]["factors"],
         "genres": 19,
     }
+    assert {name: r.status for name, r in manifest.arms.items()} == dict.fromkeys(
+        ("als", "ease", "content", "popularity"), "fitted"
+    )
+    assert manifest.ranker.status == "trained"
     embeddings = run.array("embeddings.npy")
     assert embeddings.shape == (9742, 384)
     assert embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-4)
-    assert run.array("user_factors.npy").shape[0] == 610
     assert run.array("item_factors.npy").shape[0] == 9742
+    assert run.array("user_rating_times.npy").shape == (100_836,)
     assert manifest.data.files["ratings.csv"] == (
         "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646"
     )

@@ -10,12 +10,17 @@ import pytest
 from recsys_gql.artifacts import ArtifactDir
 from recsys_gql.cli import main
 from recsys_gql.errors import ConfigError
+from recsys_gql.recsys.arms.als import AlsArm
+from recsys_gql.recsys.arms.ease import EaseArm
 from recsys_gql.recsys.content import SentenceEncoder, read_index
+from recsys_gql.recsys.engine import Engine
 from tests.conftest import BLOCK_A
 from training.config import TrainConfig
 from training.pipeline import TrainResult, is_fresh, train
 
-SMALL = TrainConfig.model_validate({"als": {"factors": 2, "iterations": 10, "regularization": 1.0}})
+SMALL = TrainConfig.model_validate(
+    {"arms": {"als": {"factors": 2, "iterations": 10, "regularization": 1.0}}}
+)
 
 
 def run(
@@ -46,14 +51,37 @@ def test_a_run_writes_verified_artifacts(
     assert manifest.counts["users"] == 40
     assert manifest.counts["embedding_dim"] == 384
     assert manifest.config == SMALL.model_dump(mode="json")
-    assert set(manifest.stages) >= {"load", "embed", "als", "tfidf"}
+    assert set(manifest.stages) >= {
+        "load",
+        "embed",
+        "validation",
+        "ranker",
+        "als",
+        "ease",
+        "popularity",
+    }
     assert manifest.libraries["implicit"] != "not installed"
+    assert manifest.libraries["lightgbm"] != "not installed"
+    assert list(manifest.arms) == ["als", "ease", "content", "popularity"]
+    assert {r.status for r in manifest.arms.values()} == {"fitted"}
+    assert manifest.arms["als"].files == ["item_factors.npy"]
+    assert manifest.arms["als"].config["factors"] == 2
+    ease = manifest.arms["ease"]
+    assert len(ease.config["regularization"]) == 1  # the value tuned on validation
+    assert ease.config["regularization"][0] in SMALL.arm(EaseArm).regularization
+    assert len(ease.details["tuning"]) > 1
+    assert ease.details["movies"] == run_dir.array("ease_columns.npy").size
+    assert manifest.ranker.status == "trained"
+    assert manifest.ranker.file == "ranker.txt"
+    assert manifest.ranker.features[:2] == ["als", "als_rank"]
+    assert manifest.ranker.details["rounds"] >= 1
+    assert manifest.files["ranker.txt"].kind == "text"
     embeddings = run_dir.array("embeddings.npy")
     assert embeddings.shape == (20, 384)
     np.testing.assert_array_equal(run_dir.array("movie_ids.npy"), np.arange(1, 21))
     assert run_dir.array("item_factors.npy").shape == (20, 2)
-    assert run_dir.array("user_factors.npy").shape == (40, 2)
     assert run_dir.sparse("user_ratings.npz").nnz == 240
+    assert run_dir.array("user_rating_times.npy").shape == (240,)
     assert run_dir.json("genres.json") == ["Animation", "Children", "Comedy", "Horror", "Thriller"]
     assert run_dir.array("movie_genres.npy")[:10, 0].tolist() == [1] * 10
     assert run_dir.array("movie_years.npy")[0] == 1991
@@ -115,14 +143,23 @@ def test_old_runs_are_pruned(
 
 def test_config_files_are_validated(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
-    good.write_text("[als]\nfactors = 16\nweighting = 'log'\n")
+    good.write_text(
+        "[arms.als]\nfactors = 16\nweighting = 'log'\n[arms.ease]\nmax_memory_mb = 64\n"
+    )
     config = TrainConfig.load(good)
-    assert config.als.factors == 16
-    assert config.als.weighting == "log"
-    assert config.als.iterations == TrainConfig().als.iterations
+    assert config.arm(AlsArm).factors == 16
+    assert config.arm(AlsArm).weighting == "log"
+    assert config.arm(AlsArm).iterations == TrainConfig().arm(AlsArm).iterations
+    assert config.arm(EaseArm).max_memory_mb == 64
+    # runs before the arm registry had [als] at the top: it is read as [arms.als]
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text("[als]\nfactors = 16\nweighting = 'log'\n")
+    assert TrainConfig.load(legacy).arm(AlsArm) == config.arm(AlsArm)
     bad = tmp_path / "bad.toml"
-    bad.write_text("[als]\nfactors = -3\nfactorz = 2\n")
-    with pytest.raises(ConfigError, match=r"bad.toml: als.factors: .*; als.factorz: Extra"):
+    bad.write_text("[arms.als]\nfactors = -3\nfactorz = 2\n[arms.knn]\nk = 3\n")
+    with pytest.raises(
+        ConfigError, match=r"bad.toml: arms.als.factors: .*; arms.als.factorz: Extra.*arms.knn"
+    ):
         TrainConfig.load(bad)
     broken = tmp_path / "broken.toml"
     broken.write_text("[als\n")
@@ -146,3 +183,32 @@ def test_cli_errors_are_one_clear_line(
     code = main(["artifacts", "verify", str(tmp_path / "nothing")])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_arm_over_its_memory_budget_is_skipped_visibly(
+    tiny_movielens: Path,
+    tmp_path: Path,
+    sentence_encoder: SentenceEncoder,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ease = SMALL.arm(EaseArm).model_copy(update={"max_memory_mb": 0.001})
+    config = SMALL.with_arm(ease, "ease")
+    run(tiny_movielens, tmp_path / "artifacts", sentence_encoder, config)
+    current = tmp_path / "artifacts" / "current"
+    manifest = ArtifactDir.open(current).manifest
+    record = manifest.arms["ease"]
+    assert record.status == "skipped"
+    assert record.reason is not None
+    assert "over the 0 MB budget (ease.max_memory_mb)" in record.reason
+    assert not any(name.startswith("ease") for name in manifest.files)
+    assert not any(f.startswith("ease") for f in manifest.ranker.features)
+    engine = Engine.load(current, encoder=sentence_encoder)
+    status = {s.name: s for s in engine.arm_status}
+    assert not status["ease"].serving
+    assert status["ease"].reason == record.reason
+    assert [arm.name for arm in engine.arms] == ["als", "content", "popularity"]
+    recs = engine.recommend(1, n=3)
+    assert [r.source for r in recs] == ["ranker"] * 3
+    assert "ease" not in recs[0].arm_scores
+    assert main(["artifacts", "verify", str(current)]) == 0
+    assert "files verified" in capsys.readouterr().out

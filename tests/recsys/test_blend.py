@@ -1,4 +1,5 @@
-"""The candidate blend returns exactly the exhaustive blend's top-n, touching fewer movies."""
+"""The explicit-α blend: the candidate path returns exactly the exhaustive blend's top-n,
+touching fewer movies."""
 
 from __future__ import annotations
 
@@ -7,21 +8,27 @@ import pytest
 
 from bench.scale_data import SynthSpec, catalog, write_run
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.candidates import ContentArm, candidate_top_n, dense_top_n
+from recsys_gql.recsys.blend import (
+    PriorContent,
+    candidate_top_n,
+    dense_top_n,
+    normalise,
+    ramped_prior_weight,
+    top_n,
+)
 from recsys_gql.recsys.content import SCATTER_FACTOR, ContentGraph
 from recsys_gql.recsys.engine import Engine
-from recsys_gql.recsys.hybrid import normalise, top_n
 
 N_ITEMS = 5_000
 
 
-def content_arm(rng: np.random.Generator, weight: float, prior_ties: bool) -> ContentArm:
+def content_arm(rng: np.random.Generator, weight: float, prior_ties: bool) -> PriorContent:
     items = np.unique(rng.integers(0, N_ITEMS, 400)).astype(np.int64)
     graph = rng.uniform(-0.1, 0.9, items.size).astype(np.float32)
     prior = rng.standard_normal(N_ITEMS).astype(np.float32)
     if prior_ties:
         prior = np.round(prior).astype(np.float32)  # a handful of distinct values: many ties
-    return ContentArm(items, graph, prior, weight)
+    return PriorContent(items, graph, prior, weight)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -92,15 +99,20 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 def test_engine_recommend_equals_blending_every_candidate(engine: Engine) -> None:
-    for user in engine.users.ids[:40].tolist():
-        rows, values = engine._training_rows(user)
-        arms = engine.arm_scores(rows, values)
+    settings = engine.settings
+    for user_id in engine.users.ids[:40].tolist():
+        user = engine.history(user_id)
+        collab = engine.als.score(user).values
+        scored = engine.content.score(user)
+        assert scored.rows is not None
+        weight = ramped_prior_weight(settings.popularity_weight, user.size, settings.ramp)
+        content = PriorContent(scored.rows, scored.values, engine.prior, weight).dense(collab.size)
         for genres in (None, ["Genre03", "Genre11"]):
             mask = engine.candidate_mask(genres)
-            mask[rows] = False
+            mask[user.rows] = False
             for alpha in (0.2, 0.8):
-                dense = dense_top_n(arms.collab, arms.content, mask, alpha, 10)
-                recs = engine.recommend(user, n=10, alpha=alpha, genres=genres)
+                dense = dense_top_n(collab, content, mask, alpha, 10)
+                recs = engine.recommend(user_id, n=10, alpha=alpha, genres=genres)
                 assert [r.movie_id for r in recs] == engine.movies.ids[dense.rows].tolist()
                 assert [r.score for r in recs] == dense.score.tolist()
 
@@ -110,7 +122,7 @@ def test_cold_start_popularity_equals_ranking_every_candidate(engine: Engine) ->
     for genres in (None, ["Genre05"]):
         mask = engine.candidate_mask(genres)
         candidates = np.flatnonzero(mask)
-        scores = engine.popularity_score[candidates]
+        scores = engine.cold_scores[candidates]
         best = top_n(scores, 10)
         expected = normalise(scores)[best]
         recs = engine.recommend(unknown, n=10, genres=genres)
