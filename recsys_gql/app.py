@@ -31,7 +31,6 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 
 from recsys_gql.api.context import Context
-from recsys_gql.api.engine_calls import EngineCalls
 from recsys_gql.api.hardening import (
     BodyLimit,
     RequestTimeout,
@@ -39,6 +38,7 @@ from recsys_gql.api.hardening import (
     error_status,
 )
 from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.request_work import RequestWork, Turnstile
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.security import Viewer, identify
@@ -80,6 +80,7 @@ class State(TypedDict):
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]
     search_batcher: SearchBatcher[ScoredMovie]
+    turnstile: Turnstile
 
 
 def request_context(
@@ -106,8 +107,9 @@ def request_context(
         search_batcher=state["search_batcher"],
         viewer_id=viewer.user_id,
         auth_problem=viewer.problem,
-        engine_calls=EngineCalls(
-            state.get("deadline", time.monotonic() + settings.request_timeout_seconds)
+        work=RequestWork(
+            state.get("deadline", time.monotonic() + settings.request_timeout_seconds),
+            state["turnstile"],
         ),
     )
 
@@ -287,6 +289,7 @@ def create_app(
                 "rating_writer": rating_writer,
                 "recommendation_memo": memo,
                 "search_batcher": search_batcher,
+                "turnstile": Turnstile(),
             }
         finally:
             if warm_up is not None and not warm_up.done():

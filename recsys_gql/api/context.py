@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from recsys_gql.api.engine_calls import EngineCalls
 from recsys_gql.api.loaders import Loaders
+from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
@@ -51,8 +51,9 @@ class Context:
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None
     """Why a presented token was not accepted (``None`` when none was sent or it was fine)."""
-    engine_calls: EngineCalls = field(default_factory=EngineCalls)
-    """How this request's engine calls run: one at a time, never after its deadline."""
+    work: RequestWork = field(default_factory=RequestWork)
+    """How this request's engine calls and listings run: taking turns, never after its
+    deadline."""
     query_cost: int | None = None
     """The operation's estimated cost, set by the ``QueryCost`` extension before execution."""
     rate_limit: Verdict | None = None

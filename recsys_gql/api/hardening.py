@@ -225,7 +225,7 @@ class RequestTimeout:
     cancels what it was doing.
 
     The deadline (``time.monotonic()``) goes into the request's ``state`` as ``deadline``,
-    where the request's :class:`~recsys_gql.api.engine_calls.EngineCalls` reads it: an engine
+    where the request's :class:`~recsys_gql.api.request_work.RequestWork` reads it: an engine
     call not started by then never starts, even one already queued for a thread.
     """
 

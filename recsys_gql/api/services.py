@@ -1,5 +1,5 @@
 """What the resolvers call: engine calls (through the request's
-:class:`~recsys_gql.api.engine_calls.EngineCalls`), repository reads and the rating write, each
+:class:`~recsys_gql.api.request_work.RequestWork`), repository reads and the rating write, each
 returning GraphQL types. No SQL or numpy here either: that lives in ``recsys_gql.db`` and
 ``recsys_gql.recsys``."""
 
@@ -85,7 +85,7 @@ async def recommendations(
     known = memo.get(key, ratings, version)
     if known is not None:
         return list(known)
-    recs = await info.context.engine_calls.run(
+    recs = await info.context.work.run(
         info.context.settings.inline_engine_ms,
         engine.recommend_cost(len(ratings), explain_results=explain),
         engine.recommend,
@@ -108,22 +108,23 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
     searched in a thread (FAISS releases the GIL while it searches)."""
     engine = info.context.engine
     budget = info.context.settings.inline_engine_ms if engine.similar_from_graph(first) else 0.0
-    return await info.context.engine_calls.run(budget, 0.0, engine.similar, movie_id, first)
+    return await info.context.work.run(budget, 0.0, engine.similar, movie_id, first)
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
     """Semantic search: the query is encoded with the movies' sentence model, together with
     the queries that arrive at the same time (:mod:`recsys_gql.api.search_batcher`); nothing
     is queued once the request's deadline has passed."""
-    info.context.engine_calls.check_deadline()
+    info.context.work.check_deadline()
     hits = await info.context.search_batcher.search(query, first)
-    return [SearchHit.from_hit(info, hit) for hit in hits]
+    async with info.context.work.turn():  # a batch's answers complete one per loop turn
+        return [SearchHit.from_hit(info, hit) for hit in hits]
 
 
 async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
     """Best Bayesian-average movies."""
     engine = info.context.engine
-    hits = await info.context.engine_calls.run(0.0, 0.0, engine.popular, first, genres)
+    hits = await info.context.work.run(0.0, 0.0, engine.popular, first, genres)
     return [catalog_movie(info, hit.movie_id) for hit in hits]
 
 
@@ -141,6 +142,8 @@ async def movies(
     if year_from is not None and year_to is not None and year_from > year_to:
         raise InvalidArgument("yearFrom", f"{year_from} is after yearTo {year_to}")
     after_id = decode_cursor("movie", after)
+    work = info.context.work
+    work.check_deadline()
     async with info.context.sessions() as session:
         rows, has_next, total = await repo.list_movies(
             session,
@@ -151,11 +154,12 @@ async def movies(
             first=first,
             after_id=after_id,
         )
-    for row in rows:
-        info.context.loaders.movie.prime(row.id, row)
-    edges = [
-        MovieEdge(node=MovieType.from_row(r), cursor=encode_cursor("movie", r.id)) for r in rows
-    ]
+    async with work.turn():  # building the page is the request's work on the event loop
+        for row in rows:
+            info.context.loaders.movie.prime(row.id, row)
+        edges = [
+            MovieEdge(node=MovieType.from_row(r), cursor=encode_cursor("movie", r.id)) for r in rows
+        ]
     return MovieConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
@@ -166,12 +170,14 @@ async def movies(
 async def ratings_page(info: Info, user_id: int, first: int, after: str | None) -> RatingConnection:
     """One page of a user's ratings."""
     after_id = decode_cursor("rating", after)
+    info.context.work.check_deadline()
     async with info.context.sessions() as session:
         rows, has_next, total = await repo.ratings_page(session, user_id, first, after_id)
-    edges = [
-        RatingEdge(node=Rating.from_row(r), cursor=encode_cursor("rating", r.movie_id))
-        for r in rows
-    ]
+    async with info.context.work.turn():  # building the page: the request's loop work
+        edges = [
+            RatingEdge(node=Rating.from_row(r), cursor=encode_cursor("rating", r.movie_id))
+            for r in rows
+        ]
     return RatingConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
