@@ -419,7 +419,7 @@ async def loop_stalls(settings: Settings, runs: int) -> dict[str, dict[str, floa
         await asyncio.to_thread(engine.warm_up_search)
         movies = [int(m) for m in engine.movies.ids]
         texts = [f"{QUERIES[i % len(QUERIES)]} {i}" for i in range(5000)]
-        for candidate in candidates(movies, texts):
+        for candidate in candidates(movies, texts, model, Settings().max_query_cost):
             longest, elapsed = 0.0, []
             for i in range(runs):
                 variables = candidate.variables(i)

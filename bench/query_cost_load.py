@@ -63,6 +63,8 @@ COSTLY_CONNECTIONS = 4
 TARGET_P99_RATIO = 3.0
 BODIES = 3000
 SEED = 16
+MAX_ALIASES = 30
+"""RECSYS_GQL_MAX_QUERY_ALIASES' default."""
 
 Variables = dict[str, Any]
 
@@ -76,44 +78,86 @@ class Candidate:
     variables: Callable[[int], Variables]
 
 
-def candidates(movie_ids: Sequence[int], texts: Sequence[str]) -> list[Candidate]:
-    """The shapes that do the most work per request within the default limit."""
+def _shapes(
+    movies: Sequence[int], users: Sequence[int], texts: Sequence[str]
+) -> list[tuple[str, Callable[[int], str], Callable[[int, int], Variables], int]]:
+    """(name, query for a size, variables for request i and a size, largest size): each shape
+    grows with its size (a page size, or how many aliases)."""
+
+    def searches(size: int) -> str:
+        variables = ", ".join(f"$q{k}: String!" for k in range(size))
+        fields = " ".join(
+            f"s{k}: searchMovies(query: $q{k}, first: 10) {{ score movie {{ title }} }}"
+            for k in range(size)
+        )
+        return f"query ({variables}) {{ {fields} }}"
+
+    def pages(size: int) -> str:
+        fields = " ".join(
+            f"p{k}: movies(search: $s, first: 100) "
+            "{ totalCount edges { node { id title year genres } } }"
+            for k in range(size)
+        )
+        return f"query ($s: String) {{ {fields} }}"
+
+    return [
+        (
+            "similar of similar",
+            lambda n: (
+                "query ($m: Int!) { similarMovies(movieId: $m, first: 50) "
+                f"{{ movie {{ similar(first: {n}) {{ movie {{ title year genres }} }} }} }} }}"
+            ),
+            lambda i, _: {"m": movies[i]},
+            100,
+        ),
+        (
+            "recommendations with similar",
+            lambda n: (
+                "query ($u: Int!, $a: Float) { recommendations(userId: $u, first: 100, "
+                f"alpha: $a) {{ score movie {{ title similar(first: {n}) "
+                "{ movie { title } } } } }"
+            ),
+            lambda i, _: {"u": users[i], "a": round(0.2 + i * 1e-6, 6)},  # never from the memo
+            100,
+        ),
+        (
+            "aliased searches",
+            searches,
+            lambda i, n: {f"q{k}": texts[(n * i + k) % len(texts)] for k in range(n)},
+            MAX_ALIASES,
+        ),
+        (
+            "aliased catalog pages",
+            pages,
+            lambda i, _: {"s": texts[i % len(texts)].split()[0]},
+            MAX_ALIASES,
+        ),
+    ]
+
+
+def _at_size(variables: Callable[[int, int], Variables], size: int) -> Callable[[int], Variables]:
+    return lambda i: variables(i, size)
+
+
+def candidates(
+    movie_ids: Sequence[int], texts: Sequence[str], model: CostModel, limit: int
+) -> list[Candidate]:
+    """Each shape at the largest size whose cost is within ``limit``: the costliest accepted
+    queries of their kind."""
     users = uniform_users(BODIES, SEED)
     rng = np.random.default_rng(SEED)
     movies = [int(m) for m in rng.choice(np.asarray(movie_ids), size=BODIES)]
-    searches = " ".join(
-        f"s{k}: searchMovies(query: $q{k}, first: 10) {{ score movie {{ title }} }}"
-        for k in range(12)
-    )
-    pages = " ".join(
-        f"p{k}: movies(search: $s, first: 100, after: null) "
-        "{ totalCount edges { node { id title year genres } } }"
-        for k in range(26)
-    )
-    return [
-        Candidate(
-            "similar of similar",
-            "query ($m: Int!) { similarMovies(movieId: $m, first: 50) "
-            "{ movie { similar(first: 50) { movie { title year genres } } } } }",
-            lambda i: {"m": movies[i]},
-        ),
-        Candidate(
-            "recommendations with similar",
-            "query ($u: Int!, $a: Float) { recommendations(userId: $u, first: 100, alpha: $a) "
-            "{ score movie { title similar(first: 40) { movie { title } } } } }",
-            lambda i: {"u": users[i], "a": round(0.2 + i * 1e-6, 6)},  # never from the memo
-        ),
-        Candidate(
-            "twelve searches",
-            "query (" + ", ".join(f"$q{k}: String!" for k in range(12)) + ") { " + searches + " }",
-            lambda i: {f"q{k}": texts[(12 * i + k) % len(texts)] for k in range(12)},
-        ),
-        Candidate(
-            "catalog pages",
-            "query ($s: String) { " + pages + " }",
-            lambda i: {"s": texts[i % len(texts)].split()[0]},
-        ),
-    ]
+    chosen = []
+    for name, query, variables, largest in _shapes(movies, users, texts):
+        fits = [
+            size
+            for size in range(1, largest + 1)
+            if model.estimate(parse(query(size)), None, variables(0, size)) <= limit
+        ]
+        if fits:
+            size = fits[-1]
+            chosen.append(Candidate(f"{name} ({size})", query(size), _at_size(variables, size)))
+    return chosen
 
 
 def typename_operation() -> Operation:
@@ -171,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = CostModel(build_schema(settings)._schema)
     movie_ids = catalog_movie_ids(data_dir)
     texts = search_texts(data_dir, BODIES * 12, SEED)
-    chosen = [c for c in candidates(movie_ids, texts) if not args.only or c.name in args.only]
+    shapes = candidates(movie_ids, texts, model, settings.max_query_cost)
+    chosen = [c for c in shapes if not args.only or c.name.split(" (")[0] in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as scratch:
         workdir = Path(scratch)
         url_db, _, _ = init_temporary_database(workdir / "recsys.db", data_dir)

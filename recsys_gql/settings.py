@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     """Most cost units one operation may spend (one unit: resolving one object; engine-backed
     fields weigh more, see ``schema.graphql``'s ``@cost``); above it: 400 QUERY_TOO_COSTLY."""
 
-    query_cost_per_read: int = Field(default=1_500, ge=1)
+    query_cost_per_read: int = Field(default=600, ge=1)
     """Cost units one read of the read rate limit buys: a query spends
     ``max(1, ceil(cost / this))`` reads."""
 

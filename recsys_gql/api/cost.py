@@ -65,7 +65,7 @@ from strawberry.schema_directive import Location
 MAX_PAGE = 100
 """The largest page any list field serves (its resolver refuses more before doing any work)."""
 
-INTROSPECTION_COST = 400
+INTROSPECTION_COST = 550
 """The flat price of ``__schema`` or ``__type``: GraphiQL's full introspection query, measured
 like the weights (``python -m bench.query_cost``)."""
 
