@@ -75,6 +75,15 @@ def require_redis() -> redis.Redis:
 @contextmanager
 def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator[str]:
     """A real ``recsys-gql serve`` process on a free port, until the block exits."""
+    with server_process(settings, env, log_path) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    settings: Settings, env: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`served_process`, with the process (to signal it)."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -93,7 +102,7 @@ def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> I
             cwd=log_path.parent,
         )
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", process
         finally:
             process.terminate()
             try:

@@ -13,6 +13,7 @@ from recsys_gql.api.cost import CostModel
 from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.execution import AcyclicExecutionContext
 from recsys_gql.api.extensions.arguments import ArgumentChecks
+from recsys_gql.api.extensions.operation_metrics import OperationMetrics
 from recsys_gql.api.extensions.query_cost import QueryCost
 from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
 from recsys_gql.api.mutations import Mutation
@@ -62,6 +63,7 @@ def build_schema(
             ArgumentChecks,
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
+            OperationMetrics,  # after throttling: records its verdict and the cost
             *tracing,
         ],
     )

@@ -42,6 +42,7 @@ from recsys_gql.api.types import (
 from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.db import repository as repo
 from recsys_gql.errors import InvalidArgument
+from recsys_gql.metrics.hooks import timed_engine_call
 from recsys_gql.recsys.engine import MAX_N, ScoredMovie
 
 
@@ -85,18 +86,21 @@ async def recommendations(
     known = memo.get(key, ratings, version)
     if known is not None:
         return list(known)
-    recs = await info.context.work.run(
-        info.context.settings.inline_engine_ms,
-        engine.recommend_cost(len(ratings), explain_results=explain),
-        engine.recommend,
-        user_id,
-        first,
-        alpha,
-        ratings,
-        genres,
-        None,
-        exclude_rated,
-        explain,
+    recs = await timed_engine_call(
+        "recommend",
+        info.context.work.run(
+            info.context.settings.inline_engine_ms,
+            engine.recommend_cost(len(ratings), explain_results=explain),
+            engine.recommend,
+            user_id,
+            first,
+            alpha,
+            ratings,
+            genres,
+            None,
+            exclude_rated,
+            explain,
+        ),
     )
     result = [Recommendation.from_engine(info, rec) for rec in recs]
     memo.put(key, ratings, result, version)  # immutable objects: safe to hand on
@@ -108,7 +112,9 @@ async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
     searched in a thread (FAISS releases the GIL while it searches)."""
     engine = info.context.engine
     budget = info.context.settings.inline_engine_ms if engine.similar_from_graph(first) else 0.0
-    return await info.context.work.run(budget, 0.0, engine.similar, movie_id, first)
+    return await timed_engine_call(
+        "similar", info.context.work.run(budget, 0.0, engine.similar, movie_id, first)
+    )
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
@@ -124,7 +130,9 @@ async def search(info: Info, query: str, first: int) -> list[SearchHit]:
 async def popular(info: Info, first: int, genres: list[str] | None) -> list[MovieType]:
     """Best Bayesian-average movies."""
     engine = info.context.engine
-    hits = await info.context.work.run(0.0, 0.0, engine.popular, first, genres)
+    hits = await timed_engine_call(
+        "popular", info.context.work.run(0.0, 0.0, engine.popular, first, genres)
+    )
     return [catalog_movie(info, hit.movie_id) for hit in hits]
 
 
