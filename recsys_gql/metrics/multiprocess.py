@@ -76,5 +76,8 @@ def mark_dead(pid: int) -> None:
 
 
 def remove(path: Path) -> None:
-    """Delete a server's metrics directory when it stops."""
+    """Delete a server's metrics directory when it stops, and stop pointing at it."""
     shutil.rmtree(path, ignore_errors=True)
+    if os.environ.get(ENV) == str(path):
+        del os.environ[ENV]
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
