@@ -27,7 +27,9 @@ EventLoop = Literal["asyncio", "uvloop"]
 class Settings(BaseSettings):
     """Every knob of the service; each field maps to ``RECSYS_GQL_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSYS_GQL_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_GQL_", frozen=True, extra="ignore", use_attribute_docstrings=True
+    )
 
     data_dir: Path = Path("data")
     """Where ``data fetch`` puts raw data (``<data_dir>/raw/ml-latest-small``)."""
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     """Where training writes ``<run-id>/`` folders and the ``current`` link."""
 
-    cache_dir: Path = default_cache_dir()
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     """Embedding and TMDB caches; safe to delete."""
 
     database_url: str = "sqlite+aiosqlite:///data/recsys.db"
