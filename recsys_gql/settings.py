@@ -147,9 +147,9 @@ class Settings(BaseSettings):
 
     event_loop: EventLoop = "asyncio"
     """The event loop ``recsys-gql serve`` runs each worker on. The standard library's by
-    default: under 32 connections uvloop answered a few requests per hundred many rounds late
-    (p99.9 of a do-nothing app ~200-400 ms against ~45 ms; ``python -m bench.asgi_floor``),
-    for no throughput gain once a request does real work."""
+    default: under 32 connections uvloop answered a few requests per hundred many rounds late,
+    for no throughput gain once a request does real work (``python -m bench.asgi_floor``;
+    figures in BENCHMARKS.md)."""
 
     rate_limit_reads: str = "30/minute"
     """Queries per client IP, moving window, in `limits` notation (``"30/minute"``)."""
