@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pytest_asyncio import is_async_test
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -49,8 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if FAST_DIR in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.fast)
-            if item.get_closest_marker("asyncio") is None:
-                item.add_marker(session_loop)
+            if is_async_test(item):  # first, so it wins over asyncio_mode=auto's own marker
+                item.add_marker(session_loop, append=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ async def app_state(tiny_world: TinyWorld) -> AsyncIterator[Mapping[str, Any]]:
     await init_database(tiny_world.settings.database_url, tiny_world.data)
     app = create_app(tiny_world.settings)
     async with app.router.lifespan_context(app) as state:
+        state["engine"].warm_up_search()  # the query encoder, loaded before any test times out
         yield state
 
 

@@ -3,6 +3,7 @@ rate limits, each with its code, over the tiny engine."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,3 +67,15 @@ async def test_writes_over_the_limit_are_rate_limited(
     refused = await limited.run("mutation { signUp { token } }", client="198.51.100.3")
     assert refused.codes == ["RATE_LIMITED"]
     assert refused.data is None
+
+
+async def test_no_work_starts_after_the_deadline(gql: FastClient) -> None:
+    late = FastClient(gql.schema, {**gql.state, "deadline": time.monotonic() - 1})
+    for query in (
+        "{ popularMovies(first: 3) { id } }",
+        "{ movies(first: 3) { totalCount } }",
+        '{ searchMovies(query: "robots in space") { score } }',
+    ):
+        answer = await late.run(query)
+        assert answer.codes == ["TIMEOUT"], (query, answer.errors)
+    assert (await gql.run("{ popularMovies(first: 3) { id } }")).codes == []

@@ -139,3 +139,9 @@ async def test_ratings_change_the_next_recommendations_at_once(gql: FastClient) 
     assert (await rate(gql, user, liked[0], 0.5, token))["__typename"] == "RatingSaved"
     changed = (await gql.ok(RECS, {"u": user}))["recommendations"]
     assert changed != warm
+    # what anyone with those ratings now gets, computed from scratch
+    twin, twin_token = await gql.sign_up()
+    for movie in liked:
+        value = 0.5 if movie == liked[0] else 5.0
+        assert (await rate(gql, twin, movie, value, twin_token))["__typename"] == "RatingSaved"
+    assert (await gql.ok(RECS, {"u": twin}))["recommendations"] == changed

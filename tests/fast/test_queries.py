@@ -129,7 +129,8 @@ async def test_a_users_ratings_page_to_the_end(gql: FastClient) -> None:
 async def test_recommendations_follow_the_planted_taste(gql: FastClient) -> None:
     query = """query ($u: Int!) { recommendations(userId: $u, first: 10) {
       score collabScore contentScore source armScores { arm score }
-      movie { id } explanation { summary because { id } arms { arm share } } } }"""
+      movie { id } explanation { summary because { id } arms { arm share }
+        contributions { arm share movie { id } } } } }"""
     recs = (await gql.ok(query, {"u": FAMILY_FAN}))["recommendations"]
     assert len(recs) == 10
     assert [r["source"] for r in recs] == ["RANKER"] * 10
@@ -148,7 +149,15 @@ async def test_recommendations_follow_the_planted_taste(gql: FastClient) -> None
         assert {a["arm"] for a in rec["armScores"]} == {
             "COLLABORATIVE", "EASE", "CONTENT", "POPULARITY",
         }  # fmt: skip
-        assert sum(a["share"] for a in rec["explanation"]["arms"]) == pytest.approx(1, abs=1e-4)
+        assert {a["arm"]: a["score"] for a in rec["armScores"]}["COLLABORATIVE"] == rec[
+            "collabScore"
+        ]
+        shares = [a["share"] for a in rec["explanation"]["arms"]]
+        assert sum(shares) == pytest.approx(1, abs=1e-4)
+        assert shares == sorted(shares, reverse=True)
+        assert {c["arm"] for c in rec["explanation"]["contributions"]} <= {
+            "COLLABORATIVE", "EASE", "CONTENT",
+        }  # fmt: skip
         assert {m["id"] for m in rec["explanation"]["because"]} <= rated_ids
         assert rec["explanation"]["summary"]
 
@@ -175,6 +184,7 @@ async def test_a_cold_user_gets_popular_movies_of_the_genre(gql: FastClient) -> 
     assert all(r["movie"]["id"] in HORROR for r in recs)
     assert [r["source"] for r in recs] == ["POPULARITY"] * 5
     assert all(r["explanation"]["because"] == [] for r in recs)
+    assert "Popular" in recs[0]["explanation"]["summary"]
 
 
 async def test_similar_search_and_popular(gql: FastClient) -> None:
@@ -229,3 +239,30 @@ async def test_rate_limit_reports_the_charge(gql: FastClient) -> None:
     assert 0 <= limit["remaining"] < 100000
     assert limit["maxQueryCost"] == 10_000
     assert limit["queryCost"] >= 1
+
+
+async def test_a_failing_field_does_not_break_siblings_sharing_a_loader(gql: FastClient) -> None:
+    """graphql-core cancels siblings of a failed non-null field; a sibling waiting on the same
+    DataLoader key must not turn that into an unexpected error (found by the schema fuzzer)."""
+    answer = await gql.run(  # a cursor from another listing fails in its resolver
+        "{ a: user(id: 1) { ratingsCount } "
+        'b: user(id: 1) { ratingsCount ratings(after: "bW92aWU6MQ==") { totalCount } } }'
+    )
+    assert answer.data is not None
+    assert answer.data["a"]["ratingsCount"] >= 20
+    assert answer.data["b"] is None
+    assert answer.codes == ["INVALID_ARGUMENT"]
+
+
+async def test_explanations_asked_through_fragments(gql: FastClient) -> None:
+    """The engine skips explaining when no explanation is selected; fragments still ask."""
+    query = """query ($u: Int!) {
+      plain: recommendations(userId: $u, first: 5) { score movie { id } }
+      spread: recommendations(userId: $u, first: 5) { ...Why }
+      inline: recommendations(userId: $u, first: 5) { ... on Recommendation {
+        explanation { because { id } } } } }
+    fragment Why on Recommendation { movie { id } explanation { because { id } } }"""
+    data = await gql.ok(query, {"u": FAMILY_FAN})
+    assert [r["movie"]["id"] for r in data["spread"]] == [r["movie"]["id"] for r in data["plain"]]
+    for key in ("spread", "inline"):
+        assert all(r["explanation"]["because"] for r in data[key]), data[key]
