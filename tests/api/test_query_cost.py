@@ -269,9 +269,7 @@ def test_the_shapes_that_pinned_the_server_are_over_the_limit(query: str) -> Non
 def test_a_costly_operation_is_refused_before_anything_runs(
     api: Server, engine_calls: EngineSpy, query: str
 ) -> None:
-    started = time.monotonic()
     response = httpx.post(f"{api.url}/graphql", json={"query": query}, timeout=30)
-    elapsed = time.monotonic() - started
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["data"] is None
@@ -281,8 +279,7 @@ def test_a_costly_operation_is_refused_before_anything_runs(
     assert extensions["limit"] == api.settings.max_query_cost
     assert extensions["cost"] == cost(query) > extensions["limit"]
     assert str(extensions["limit"]) in error["message"]
-    assert engine_calls.total == 0
-    assert elapsed < 1.0
+    assert engine_calls.total == 0  # refused before any resolver reached the engine
 
 
 @pytest.fixture(scope="module")
@@ -349,15 +346,15 @@ def test_a_query_over_the_remaining_budget_is_refused_whole(
 def test_the_request_timeout_stops_the_remaining_work(
     api_settings: Settings, engine_calls: EngineSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Twenty engine calls of 30 ms each, well within the cost limit, outlast a 0.2 s request
-    timeout: the client gets 503 TIMEOUT at the deadline, and the calls not started by then
-    never start (the engine is slowed with a sleep so the test does not depend on the
-    machine's speed)."""
+    """Twenty engine calls of 100 ms each (2 s in all), well within the cost limit, outlast a
+    0.2 s request timeout: the client gets 503 TIMEOUT long before the work could have ended,
+    and the calls not started by then never start (the engine is slowed with a sleep so the
+    test does not depend on the machine's speed)."""
     popular = Engine.popular  # the spy: it records the start of each call
 
     def slow_popular(self: Engine, *args: Any, **kwargs: Any) -> Any:
         found = popular(self, *args, **kwargs)
-        time.sleep(0.03)
+        time.sleep(0.1)
         return found
 
     monkeypatch.setattr(Engine, "popular", slow_popular)
@@ -372,7 +369,7 @@ def test_the_request_timeout_stops_the_remaining_work(
         time.sleep(0.5)
     assert response.status_code == 503, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
-    assert answered - started < timeout + 0.3
+    assert answered - started < 1.0  # half of what the twenty calls would take
     calls = engine_calls.starts["popular"]
     assert 1 <= len(calls) < 20
     assert max(calls) < answered  # nothing started after the answer
