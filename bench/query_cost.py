@@ -50,7 +50,8 @@ from bench.engine import QUERIES
 from recsys_gql.api.cost import CostModel
 from recsys_gql.api.schema import RecsysSchema, build_schema
 from recsys_gql.api.security import Viewer
-from recsys_gql.app import create_app, request_context
+from recsys_gql.api.view import request_context
+from recsys_gql.app import create_app
 from recsys_gql.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

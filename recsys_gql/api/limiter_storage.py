@@ -35,7 +35,7 @@ PRUNE_INTERVAL = 1.0
 
 
 class PeriodicallyPrunedMemoryStorage(MemoryStorage):
-    """``memory://`` for :class:`~recsys_gql.api.throttling.RequestLimiter` (see the module
+    """``memory://`` for :class:`~recsys_gql.api.limiter.RequestLimiter` (see the module
     docstring): moving-window hits as floats in ``hits``, oldest first (the stock ``events``
     stays empty), pruned by one background task (cancelled through ``timer`` on close)."""
 

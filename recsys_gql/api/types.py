@@ -1,31 +1,28 @@
 """GraphQL object types. Each is built from a database row or an engine result by a
-``from_*`` constructor; nested fields resolve through the request's DataLoaders."""
+``from_*`` constructor; nested fields resolve through the request's DataLoaders or call a
+service (:mod:`recsys_gql.api.services`) and map what it returns, as the root resolvers do."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from recsys_gql.api import services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
+from recsys_gql.api.pagination import PageInfo, decode_cursor, encode_cursor
+from recsys_gql.api.selection import asks_for
 from recsys_gql.db import models
-from recsys_gql.errors import InvalidArgument
 from recsys_gql.recsys.arms import ARMS
+from recsys_gql.recsys.engine import Engine, ScoredMovie
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
-from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
 from recsys_gql.recsys.features import CONTEXT
 
-PAGE_MAX = 100
-MAX_ID = 2**31 - 1
-"""Ids are 32-bit, like GraphQL's Int."""
 MAX_BECAUSE = 3
 """An explanation names at most this many rated movies."""
 
@@ -60,49 +57,17 @@ W_SIGN_UP = 130
 """A user and a token written in one transaction."""
 
 
-def check_first(first: int, field: str = "first") -> int:
-    """Page sizes are 1-100."""
-    if not 1 <= first <= PAGE_MAX:
-        raise InvalidArgument(field, f"must be from 1 to {PAGE_MAX}, got {first}")
-    return first
-
-
-def encode_cursor(kind: str, key: int) -> str:
-    """An opaque cursor for ``key`` in a ``kind`` listing."""
-    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode()
-
-
-def decode_cursor(kind: str, cursor: str | None) -> int | None:
-    """The key inside a cursor made by :func:`encode_cursor`; a foreign cursor is an error."""
-    if cursor is None:
-        return None
-    try:
-        prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        value = int(key)
-        if prefix != kind or not 0 <= value <= MAX_ID:
-            raise ValueError(prefix)
-        return value
-    except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidArgument("after", "is not a cursor from this listing") from None
-
-
 def catalog_movie(info: Info, movie_id: int) -> Movie:
     """A movie an engine result names, straight from the in-memory catalog.
 
     The catalog is immutable while the server runs, so a lookup needs no query and no
-    DataLoader: awaiting a loader per movie (a future, a shielding task and a batch dispatch)
-    cost more than the rest of a ``recommendations`` request. Its GraphQL objects are built
-    once, at start-up (:func:`catalog_types`).
+    DataLoader (awaiting a loader per movie costs a future, a shielding task and a batch
+    dispatch each).
     """
-    movie = info.context.catalog.get(movie_id)
-    if movie is None:  # the catalog and the artifacts disagree: a deployment error
+    row = info.context.catalog.get(movie_id)
+    if row is None:  # the catalog and the artifacts disagree: a deployment error
         raise LookupError(f"movie {movie_id} is in the model but not in the database")
-    return movie
-
-
-def catalog_types(rows: Mapping[int, models.Movie]) -> dict[int, Movie]:
-    """The GraphQL object of every catalog movie, by id."""
-    return {movie_id: Movie.from_row(row) for movie_id, row in rows.items()}
+    return Movie.from_row(row)
 
 
 @strawberry.type(description="A movie of the catalog (ids are MovieLens movieIds).")
@@ -149,10 +114,20 @@ class Movie:
         directives=[Cost(weight=W_SIMILAR), ListSize(slicing_arguments=["first"])],
     )
     async def similar(self, info: Info, first: int = 10) -> list[SimilarMovie]:
-        from recsys_gql.api import services
+        return await similar_movies(info, self.id, first)
 
-        hits = await services.similar(info, self.id, check_first(first))
-        return [SimilarMovie.from_hit(info, hit) for hit in hits]
+
+async def similar_movies(info: Info, movie_id: int, first: int) -> list[SimilarMovie]:
+    """``Query.similarMovies`` and ``Movie.similar``."""
+    context = info.context
+    hits = await services.similar(
+        engine=context.engine,
+        work=context.work,
+        inline_ms=context.settings.inline_engine_ms,
+        movie_id=movie_id,
+        first=first,
+    )
+    return [SimilarMovie.from_hit(info, hit) for hit in hits]
 
 
 @strawberry.type
@@ -314,12 +289,6 @@ class Recommendation:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
 class MovieEdge:
     node: Movie
     cursor: str
@@ -332,6 +301,19 @@ class MovieConnection:
     )
     page_info: PageInfo
     total_count: int
+
+    @classmethod
+    def from_page(cls, page: services.Page[models.Movie]) -> MovieConnection:
+        """From a page of catalog rows."""
+        edges = [
+            MovieEdge(node=Movie.from_row(r), cursor=encode_cursor("movie", r.id))
+            for r in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of([e.cursor for e in edges], page.has_next),
+            total_count=page.total,
+        )
 
 
 @strawberry.type
@@ -371,6 +353,19 @@ class RatingConnection:
     page_info: PageInfo
     total_count: int
 
+    @classmethod
+    def from_page(cls, page: services.Page[models.Rating]) -> RatingConnection:
+        """From a page of rating rows."""
+        edges = [
+            RatingEdge(node=Rating.from_row(r), cursor=encode_cursor("rating", r.movie_id))
+            for r in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of([e.cursor for e in edges], page.has_next),
+            total_count=page.total,
+        )
+
 
 @strawberry.type(description="A rater. Unknown ids are users without ratings (cold start).")
 class User:
@@ -391,9 +386,16 @@ class User:
     async def ratings(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> RatingConnection:
-        from recsys_gql.api import services
-
-        return await services.ratings_page(info, self.id, check_first(first), after)
+        context = info.context
+        page = await services.ratings_page(
+            sessions=context.sessions,
+            work=context.work,
+            user_id=self.id,
+            first=first,
+            after_movie_id=decode_cursor("rating", after),
+        )
+        async with context.work.turn():  # building the page: the request's loop work
+            return RatingConnection.from_page(page)
 
     @strawberry.field(
         description="Personalised recommendations from the current ratings.",
@@ -406,9 +408,36 @@ class User:
         alpha: float | None = None,
         genres: list[str] | None = None,
     ) -> list[Recommendation]:
-        from recsys_gql.api import services
+        return await recommendations(info, self.id, first, alpha, genres, exclude_rated=True)
 
-        return await services.recommendations(info, self.id, first, alpha, genres, True)
+
+async def recommendations(
+    info: Info,
+    user_id: int,
+    first: int,
+    alpha: float | None,
+    genres: list[str] | None,
+    *,
+    exclude_rated: bool,
+) -> list[Recommendation]:
+    """``Query.recommendations`` and ``User.recommendations``: explained only when the
+    selection asks for an explanation."""
+    context = info.context
+    recs = await services.recommendations(
+        engine=context.engine,
+        database=context.database,
+        loaders=context.loaders,
+        memo=context.recommendation_memo,
+        work=context.work,
+        inline_ms=context.settings.inline_engine_ms,
+        user_id=user_id,
+        first=first,
+        alpha=alpha,
+        genres=genres,
+        exclude_rated=exclude_rated,
+        explain=asks_for(info, "explanation"),
+    )
+    return [Recommendation.from_engine(info, rec) for rec in recs]
 
 
 @strawberry.type(
@@ -456,6 +485,24 @@ class Health:
     )
     def ranking_stage_missing(self, info: Info) -> str | None:
         return info.context.engine.ranking_stage
+
+    @classmethod
+    def of(cls, engine: Engine, database_connected: bool) -> Health:
+        """From the loaded engine's manifest and whether the database answers."""
+        manifest = engine.manifest
+        return cls(
+            ok=database_connected,
+            run_id=manifest.run_id,
+            movies=manifest.counts["movies"],
+            users=manifest.counts["users"],
+            ratings=manifest.counts["ratings"],
+            embedding_model=manifest.models["embedding"],
+            collaborative_model=manifest.models["collaborative"],
+            index=manifest.models["index"],
+            engine_loaded=True,
+            database_connected=database_connected,
+            search_model_loaded=engine.search_model_loaded,
+        )
 
 
 @strawberry.type(description="Whether the run serves an arm.")

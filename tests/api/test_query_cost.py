@@ -18,8 +18,8 @@ from graphql import get_introspection_query, parse
 
 from recsys_gql.api import types
 from recsys_gql.api.cost import INTROSPECTION_COST, MAX_PAGE, CostModel, is_list_field
+from recsys_gql.api.extensions.throttling import operation_charge
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.throttling import operation_charge
 from recsys_gql.graphiql import AUTH_HINT
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings

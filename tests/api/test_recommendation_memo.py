@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.types import Recommendation
 from recsys_gql.db import repository as repo
 from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, Recommendation
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from tests.api.conftest import direct_context, fresh_user, record_statements
