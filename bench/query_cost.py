@@ -21,7 +21,7 @@ reports CPU per estimated unit for a mix of queries, so the weights and the defa
 measurements. Last, it runs each costly shape of ``bench.query_cost_load`` in-process beside
 a ticker and reports the longest the event loop went without a turn (``loop_stalls``).
 
-The weights declared in ``recsys_gql/api/types.py`` follow the ``weights`` this writes to
+The weights declared in ``recsys_gql/api/weights.py`` follow the ``weights`` this writes to
 ``bench/results/query_cost.json`` (``tests/api/test_query_cost.py`` holds them to it).
 """
 

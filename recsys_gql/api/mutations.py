@@ -8,20 +8,18 @@ from recsys_gql import errors
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost
-from recsys_gql.api.types import (
-    W_RATE_MOVIE,
-    W_SIGN_UP,
+from recsys_gql.api.payloads import (
     Forbidden,
     InvalidRating,
     MovieNotFound,
     RateMovieInput,
     RateMoviePayload,
-    Rating,
     RatingSaved,
     SignedUp,
     Unauthenticated,
-    User,
 )
+from recsys_gql.api.types import Rating, User
+from recsys_gql.api.weights import W_RATE_MOVIE, W_SIGN_UP
 
 
 @strawberry.type

@@ -11,17 +11,10 @@ from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.api.pagination import decode_cursor
+from recsys_gql.api.status_types import Health, RateLimit
 from recsys_gql.api.types import (
-    W_HEALTH,
-    W_MOVIES,
-    W_POPULAR,
-    W_RECOMMENDATIONS,
-    W_SEARCH,
-    W_SIMILAR,
-    Health,
     Movie,
     MovieConnection,
-    RateLimit,
     Recommendation,
     SearchHit,
     SimilarMovie,
@@ -29,6 +22,14 @@ from recsys_gql.api.types import (
     catalog_movie,
     recommendations,
     similar_movies,
+)
+from recsys_gql.api.weights import (
+    W_HEALTH,
+    W_MOVIES,
+    W_POPULAR,
+    W_RECOMMENDATIONS,
+    W_SEARCH,
+    W_SIMILAR,
 )
 
 

@@ -4,57 +4,32 @@ service (:mod:`recsys_gql.api.services`) and map what it returns, as the root re
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from recsys_gql.api import services
+from recsys_gql.api.arm_types import Arm, ArmScore, ArmShare, RecommendationSource
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.loaders import load
 from recsys_gql.api.pagination import PageInfo, decode_cursor, encode_cursor
 from recsys_gql.api.selection import asks_for
+from recsys_gql.api.weights import (
+    W_EXPLANATION,
+    W_MOVIE_STATS,
+    W_RATINGS_PAGE,
+    W_RECOMMENDATIONS,
+    W_SIMILAR,
+    W_USER_RATINGS,
+)
 from recsys_gql.db import models
-from recsys_gql.recsys.arms import ARMS
-from recsys_gql.recsys.engine import Engine, ScoredMovie
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
+from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
-from recsys_gql.recsys.features import CONTEXT
 
 MAX_BECAUSE = 3
 """An explanation names at most this many rated movies."""
-
-# The cost weights (``@cost``) of engine- and database-backed fields, in cost units (one
-# unit: resolving one object), from the per-call CPU that ``python -m bench.query_cost``
-# measures (its ``weights`` in bench/results/query_cost.json; tests/api/test_query_cost.py
-# holds these to them). A field costs its weight per call; see recsys_gql.api.cost.
-W_RECOMMENDATIONS = 170
-"""``recommend`` for one user: fold-in, both arms, ranking (the heaviest users cost more)."""
-W_EXPLANATION = 7
-"""One result's explanation (the engine's contributions are summed with the ranking)."""
-W_SIMILAR = 5
-"""Nearest movies: a content-graph lookup up to 50, an index search beyond (the weight: the
-price of the costlier way)."""
-W_SEARCH = 180
-"""Encoding the query with the sentence model, then the index search."""
-W_POPULAR = 5
-"""The Bayesian-average ranking, filtered by genre."""
-W_MOVIES = 170
-"""A filtered, counted page of the catalog from the database."""
-W_MOVIE_STATS = 3
-"""A movie's rating count and mean: one batched aggregate per request, per movie."""
-W_USER_RATINGS = 6
-"""A user's current ratings (batched per request)."""
-W_RATINGS_PAGE = 90
-"""A counted page of a user's ratings from the database."""
-W_HEALTH = 55
-"""A database round trip."""
-W_RATE_MOVIE = 9
-"""One rating upserted (group-committed)."""
-W_SIGN_UP = 130
-"""A user and a token written in one transaction."""
 
 
 def catalog_movie(info: Info, movie_id: int) -> Movie:
@@ -150,55 +125,6 @@ class SearchHit:
     def from_hit(cls, info: Info, hit: ScoredMovie) -> SearchHit:
         """From an engine hit."""
         return cls(movie=catalog_movie(info, hit.movie_id), score=round(hit.score, 6))
-
-
-LEGACY_ARM_NAMES = {"als": "COLLABORATIVE"}
-"""GraphQL names kept from before the arm registry; any other arm is its name in capitals."""
-
-
-def arm_enum() -> type[enum.Enum]:
-    """The GraphQL ``Arm`` enum: one value per registered arm (described by the arm itself),
-    and ``CONTEXT`` for the user's and the movie's own features. Registering an arm adds its
-    value: nothing here changes."""
-    members: dict[str, Any] = {
-        LEGACY_ARM_NAMES.get(arm.name, arm.name.upper()): strawberry.enum_value(
-            arm.name, description=arm.description
-        )
-        for arm in ARMS
-    }
-    members[CONTEXT.upper()] = strawberry.enum_value(
-        CONTEXT, description="not an arm: the user's activity, the movie's age, genre affinity"
-    )
-    return enum.Enum("Arm", members)  # type: ignore[return-value]
-
-
-if TYPE_CHECKING:
-    Arm = enum.Enum
-else:
-    Arm = strawberry.enum(
-        arm_enum(),
-        description="A scoring model of the engine (and, for how a result was ranked, the "
-        "user's and the movie's own features).",
-    )
-
-
-@strawberry.enum(description="What produced a recommendation.")
-class RecommendationSource(enum.Enum):
-    RANKER = strawberry.enum_value("ranker", description="the learned ranking stage (default)")
-    BLEND = strawberry.enum_value("hybrid", description="the linear blend a request's alpha asks")
-    POPULARITY = strawberry.enum_value("popularity", description="no ratings yet: most rated")
-
-
-@strawberry.type(description="One arm's score of a recommendation.")
-class ArmScore:
-    arm: Arm
-    score: float = strawberry.field(description="Scaled 0-1 over the request's candidates.")
-
-
-@strawberry.type(description="How much one arm drove a recommendation.")
-class ArmShare:
-    arm: Arm
-    share: float = strawberry.field(description="0-1; the shares of a result sum to 1.")
 
 
 @strawberry.type(description="One of the user's rated movies that drove a recommendation.")
@@ -438,126 +364,3 @@ async def recommendations(
         explain=asks_for(info, "explanation"),
     )
     return [Recommendation.from_engine(info, rec) for rec in recs]
-
-
-@strawberry.type(
-    description="What this request spent of the client's read budget, and what is left "
-    "(the same as the X-RateLimit-* headers)."
-)
-class RateLimit:
-    cost: int = strawberry.field(description="Reads this operation spent.")
-    limit: int = strawberry.field(description="Reads the client may spend per window.")
-    remaining: int = strawberry.field(description="Reads left in the window after this one.")
-    reset_at: datetime = strawberry.field(description="When the window has room again.")
-    query_cost: int = strawberry.field(
-        description="This operation's estimated cost in cost units (see @cost in the SDL)."
-    )
-    max_query_cost: int = strawberry.field(description="The most one operation may cost.")
-
-
-@strawberry.type
-class Health:
-    ok: bool
-    run_id: str
-    movies: int
-    users: int
-    ratings: int
-    embedding_model: str
-    collaborative_model: str
-    index: str
-    engine_loaded: bool
-    database_connected: bool
-    search_model_loaded: bool
-
-    @strawberry.field(
-        description="Each arm of the run: served, or skipped and why.",
-        directives=[ListSize(assumed_size=len(Arm))],
-    )
-    def arms(self, info: Info) -> list[ArmStatus]:
-        return [
-            ArmStatus(arm=Arm(s.name), serving=s.serving, reason=s.reason)
-            for s in info.context.engine.arm_status
-        ]
-
-    @strawberry.field(
-        description="Why the run has no learned ranking stage (null: it has one and serves it "
-        "by default)."
-    )
-    def ranking_stage_missing(self, info: Info) -> str | None:
-        return info.context.engine.ranking_stage
-
-    @classmethod
-    def of(cls, engine: Engine, database_connected: bool) -> Health:
-        """From the loaded engine's manifest and whether the database answers."""
-        manifest = engine.manifest
-        return cls(
-            ok=database_connected,
-            run_id=manifest.run_id,
-            movies=manifest.counts["movies"],
-            users=manifest.counts["users"],
-            ratings=manifest.counts["ratings"],
-            embedding_model=manifest.models["embedding"],
-            collaborative_model=manifest.models["collaborative"],
-            index=manifest.models["index"],
-            engine_loaded=True,
-            database_connected=database_connected,
-            search_model_loaded=engine.search_model_loaded,
-        )
-
-
-@strawberry.type(description="Whether the run serves an arm.")
-class ArmStatus:
-    arm: Arm
-    serving: bool
-    reason: str | None = strawberry.field(description="Why it is not served (e.g. memory).")
-
-
-@strawberry.type(description="The rating is stored; the next recommendations reflect it.")
-class RatingSaved:
-    message: str
-    rating: Rating
-    user: User
-
-
-@strawberry.type(description="The input was refused; nothing was written.")
-class InvalidRating:
-    message: str
-    field: str
-
-
-@strawberry.type(description="No movie has this id; nothing was written.")
-class MovieNotFound:
-    message: str
-    movie_id: int
-
-
-@strawberry.type(description="No valid `Authorization: Bearer <token>` header; nothing written.")
-class Unauthenticated:
-    message: str
-    code: str = "UNAUTHENTICATED"
-
-
-@strawberry.type(description="The token's user may not write for this user; nothing written.")
-class Forbidden:
-    message: str
-    code: str = "FORBIDDEN"
-
-
-RateMoviePayload = Annotated[
-    RatingSaved | InvalidRating | MovieNotFound | Unauthenticated | Forbidden,
-    strawberry.union("RateMoviePayload"),
-]
-
-
-@strawberry.type(description="A new user and its API token. The token is shown only once.")
-class SignedUp:
-    message: str
-    user: User
-    token: str = strawberry.field(description="Send it as `Authorization: Bearer <token>`.")
-
-
-@strawberry.input
-class RateMovieInput:
-    user_id: int
-    movie_id: int
-    rating: float = strawberry.field(description="0.5 to 5.0 in steps of 0.5.")
