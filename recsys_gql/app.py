@@ -30,7 +30,7 @@ from recsys_gql.api.schema import build_schema
 from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.view import RecsysGraphQL
 from recsys_gql.artifacts import verify
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
@@ -60,7 +60,7 @@ class State(TypedDict):
 
     engine: Engine
     database: Database
-    catalog: dict[int, Movie]
+    catalog: dict[int, MovieRecord]
     settings: Settings
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]

@@ -21,7 +21,7 @@ from recsys_gql.api.limiter import Verdict
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.search_batcher import SearchBatcher
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
@@ -38,9 +38,9 @@ class Context:
     engine: Engine
     database: Database
     loaders: Loaders
-    catalog: Mapping[int, Movie]
-    """Every movie row by id, read once at start-up and shared by requests (the catalog cannot
-    change while the server runs, and the rows are never mutated)."""
+    catalog: Mapping[int, MovieRecord]
+    """Every movie by id, read once at start-up and shared by requests (the catalog cannot
+    change while the server runs, and the records are never mutated)."""
     settings: Settings
     rating_writer: RatingWriter
     """Group-committing ``rateMovie`` writer, one per app."""

@@ -60,7 +60,6 @@ class Query:
         context = info.context
         page = await services.movies(
             sessions=context.sessions,
-            loaders=context.loaders,
             work=context.work,
             search=search,
             genres=genres,

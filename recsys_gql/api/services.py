@@ -121,7 +121,6 @@ async def popular(
 async def movies(
     *,
     sessions: async_sessionmaker[AsyncSession],
-    loaders: Loaders,
     work: RequestWork,
     search: str | None,
     genres: Sequence[str] | None,
@@ -130,7 +129,7 @@ async def movies(
     first: int,
     after_id: int | None,
 ) -> Page[models.Movie]:
-    """One page of the catalog; its rows also prime the request's movie loader."""
+    """One page of the catalog."""
     work.check_deadline()
     async with sessions() as session:
         rows, has_next, total = await repo.list_movies(
@@ -142,8 +141,6 @@ async def movies(
             first=first,
             after_id=after_id,
         )
-    for row in rows:
-        loaders.movie.prime(row.id, row)
     return Page(rows, has_next, total)
 
 

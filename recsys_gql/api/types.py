@@ -56,8 +56,8 @@ class Movie:
     imdb_id: str | None
 
     @classmethod
-    def from_row(cls, row: models.Movie) -> Movie:
-        """From a database row."""
+    def from_row(cls, row: models.Movie | models.MovieRecord) -> Movie:
+        """From a database row or a catalog record."""
         return cls(
             id=row.id,
             title=row.title,

@@ -24,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 
 from recsys_gql.db.migrate import MigrationResult, upgrade
-from recsys_gql.db.models import ApiToken, Movie, Rating, RatingRecord, User, fold_title
+from recsys_gql.db.models import (
+    ApiToken,
+    Movie,
+    MovieRecord,
+    Rating,
+    RatingRecord,
+    User,
+    fold_title,
+)
 from recsys_gql.db.session import AsyncSession, is_write_session
 
 __all__ = [
@@ -63,9 +71,10 @@ async def get_movie(session: AsyncSession, movie_id: int) -> Movie | None:
     return await session.get(Movie, movie_id)
 
 
-async def all_movies(session: AsyncSession) -> dict[int, Movie]:
-    """The whole catalog by id (loaded once at start-up; it is read-only while serving)."""
-    return {movie.id: movie for movie in await session.exec(select(Movie))}
+async def all_movies(session: AsyncSession) -> dict[int, MovieRecord]:
+    """The whole catalog by id, as plain records (loaded once at start-up; it is read-only
+    while serving)."""
+    return {movie.id: MovieRecord.of(movie) for movie in await session.exec(select(Movie))}
 
 
 def _movie_filters(

@@ -27,7 +27,7 @@ from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.app import create_app
 from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.loader import init_database
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.recsys.engine import Engine, Recommendation, check_query
@@ -221,7 +221,7 @@ def direct_context(
     settings: Settings,
     engine: Engine,
     database: Database,
-    catalog: dict[int, Movie],
+    catalog: dict[int, MovieRecord],
     memo: RecommendationMemo[Recommendation] | None = None,
 ) -> Context:
     """A request's context as the app builds it, for ``schema.execute`` (no request or
