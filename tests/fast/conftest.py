@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from recsys_gql.api.context import Context
+from recsys_gql.api.limiter import RequestLimiter
 from recsys_gql.api.schema import RecsysSchema, build_schema
 from recsys_gql.api.security import identify
-from recsys_gql.api.throttling import RequestLimiter
-from recsys_gql.app import create_app, request_context
+from recsys_gql.api.view import request_context
+from recsys_gql.app import create_app
 from recsys_gql.db.loader import init_database
 from recsys_gql.recsys.content import SentenceEncoder
 from recsys_gql.settings import Settings, default_cache_dir
