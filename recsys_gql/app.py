@@ -13,12 +13,10 @@ import gc
 import logging
 import os
 import signal
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -26,28 +24,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
 
-from recsys_gql.api.context import Context
-from recsys_gql.api.hardening import (
-    BodyLimit,
-    RequestTimeout,
-    decode_request_json,
-    error_status,
-)
-from recsys_gql.api.loaders import Loaders
-from recsys_gql.api.request_work import RequestWork, Turnstile
+from recsys_gql.api.limiter import RequestLimiter
+from recsys_gql.api.request_work import Turnstile
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.security import Viewer, identify
-from recsys_gql.api.throttling import RequestLimiter
+from recsys_gql.api.served_run import open_run
+from recsys_gql.api.view import RecsysGraphQL
 from recsys_gql.artifacts import verify
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
-from recsys_gql.graphiql import GraphiQLPage, assets_route
+from recsys_gql.graphiql import assets_route
 from recsys_gql.metrics import multiprocess as metrics_multiprocess
 from recsys_gql.metrics.exposition import metrics_endpoint
 from recsys_gql.metrics.hooks import (
@@ -57,12 +44,13 @@ from recsys_gql.metrics.hooks import (
     storage_error,
 )
 from recsys_gql.middleware.access_log import AccessLog
+from recsys_gql.middleware.body_limit import BodyLimit
 from recsys_gql.middleware.metrics import RequestMetrics
 from recsys_gql.middleware.request_id import RequestId
+from recsys_gql.middleware.timeout import RequestTimeout
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.reload import Reloader
-from recsys_gql.served_run import ServedRun, open_run
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
 from recsys_gql.web import web_routes
@@ -86,108 +74,12 @@ class State(TypedDict):
     turnstile: Turnstile
 
 
-def request_context(
-    state: Mapping[str, Any],
-    request: Request | WebSocket,
-    response: Response | WebSocket,
-    viewer: Viewer,
-) -> Context:
-    """A request's context from its ``state`` (the lifespan's, see :class:`State`, plus the
-    ``deadline`` the timeout middleware set; without one, the request timeout from now):
-    the run served when the request started (kept to its end, whatever a reload does),
-    fresh loaders, and engine calls that respect the deadline."""
-    settings: Settings = state["settings"]
-    database: Database = state["database"]
-    served: ServedRun = state["reloader"].served
-    return Context(
-        request=request,
-        response=response,
-        engine=served.engine,
-        database=database,
-        loaders=Loaders.create(database.reads, served.catalog),
-        catalog=served.catalog_types,
-        settings=settings,
-        rating_writer=state["rating_writer"],
-        recommendation_memo=served.memo,
-        search_batcher=served.search_batcher,
-        viewer_id=viewer.user_id,
-        auth_problem=viewer.problem,
-        work=RequestWork(
-            state.get("deadline", time.monotonic() + settings.request_timeout_seconds),
-            state["turnstile"],
-        ),
-    )
-
-
-class RecsysGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the typed context built per request."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.graphiql_page = GraphiQLPage()
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        state = request.scope["state"]
-        viewer = await identify(state["database"].reads, request.headers.get("authorization"))
-        return request_context(state, request, response, viewer)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:  # Strawberry answers these in plain text; clients get JSON
-            response = JSONResponse(
-                {
-                    "data": None,
-                    "errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}],
-                },
-                status_code=exc.status_code,
-            )
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_request_json(data)
-
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        if isinstance(response_data, dict) and not sub_response.status_code:
-            status = error_status(response_data)
-            if status is not None:
-                sub_response.status_code = status
-        return super().create_response(response_data, sub_response)
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return self.graphiql_page.response(request)  # served locally, never from unpkg.com
-
-
 YOUNG_GC_THRESHOLD = 20_000
 """Net allocations between two young-generation collections while serving (CPython's default
 is 700). Requests are freed by reference counting as they end (no cycles: see
 :mod:`recsys_gql.api.execution`), so what the young generation gathers is what outlives a
-request: memo entries and limiter keys. With the default, a 10 s ``wrk`` run of computed
-recommendations (each a new memo entry) ran 1,933 young collections and 16 full ones of up
-to 41 ms; with 20,000, one young collection.
-
-Measured before requests stopped leaving cycles, in-process over 12,000 requests at 32 in
-flight (collector time per request, longest full pass among them):
-
-=========================== =================== =======================
-threshold                   every answer        ``{ __typename }``
-                            computed
-=========================== =================== =======================
-700 (default)               0.39 ms, 115 ms     0.014 ms, none
-2,000                       0.28 ms, 123 ms     0.022 ms, none
-5,000                       0.25 ms, 94 ms      0.034 ms, none
-20,000                      0.24 ms, none       0.045 ms, none
-=========================== =================== =======================
+request (memo entries, limiter keys); collecting it every 700 allocations cost time per
+request and promoted it into full collections. BENCHMARKS.md has the measurements.
 """
 
 
@@ -203,9 +95,9 @@ def freeze_heap() -> None:
     """Exempt everything allocated so far (the catalog, the schema, the search model and the
     libraries behind them) from the garbage collector's full passes.
 
-    Those objects live as long as the process, yet every full collection walked all of them:
-    under load a full pass took 100-320 ms, stalling every request in flight (the p99 of
-    ``python -m bench.serve``). Frozen, a pass walks only what serving has allocated since.
+    Those objects live as long as the process, yet every full collection walked all of them,
+    stalling every request in flight. Frozen, a pass walks only what serving has allocated
+    since.
     """
     gc.collect()
     gc.freeze()

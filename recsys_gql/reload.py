@@ -10,9 +10,9 @@ nothing while nothing changes, and is the convention of long-running daemons. Un
 
 **How, in each process.** The new run is verified and loaded in a worker thread while the old
 one serves (:meth:`Reloader.reload`); it is checked against the database
-(:func:`~recsys_gql.served_run.open_run`); then one assignment swaps the served run. A request
-takes the served run when it starts and keeps it to its end, so requests in flight finish on
-the old run and every new one gets the new run: none fails. A run that fails any check is
+(:func:`~recsys_gql.api.served_run.open_run`); then one assignment swaps the served run. A
+request takes the served run when it starts and keeps it to its end, so requests in flight
+finish on the old run and every new one gets the new run: none fails. A run that fails any check is
 refused, logged with the reason and counted (``recsys_gql_reloads_total{outcome="refused"}``),
 and the old run keeps serving. The query encoder is handed over when both runs embedded their
 movies with the same model, so a reload does not load it again.
@@ -37,12 +37,12 @@ from typing import Any, Literal
 
 from starlette.concurrency import run_in_threadpool
 
+from recsys_gql.api.served_run import ServedRun, open_run
 from recsys_gql.artifacts import read_manifest
 from recsys_gql.db.session import Database
 from recsys_gql.metrics.hooks import engine_stage
 from recsys_gql.metrics.registry import RELOADS, SERVED_RUN
 from recsys_gql.recsys.engine import Engine
-from recsys_gql.served_run import ServedRun, open_run
 from recsys_gql.settings import Settings
 
 __all__ = ["ReloadResult", "Reloader", "load_engine"]

@@ -1,6 +1,6 @@
 """One concern: record what pricing and throttling decided about an operation, for Prometheus.
 
-Runs after :class:`~recsys_gql.api.throttling.Throttling`: by then the context holds the
+Runs after :class:`~recsys_gql.api.extensions.throttling.Throttling`: by then the context holds the
 operation's estimated cost (``QueryCost``) and the limiter's verdict. The cost goes into a
 histogram, the units charged into ``recsys_gql_rate_limit_spent_total`` and a refusal into
 ``recsys_gql_rate_limit_refusals_total``, each by bucket (read or write).

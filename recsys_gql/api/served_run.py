@@ -1,10 +1,12 @@
 """What one artifact run needs while it is served: the engine, the catalog the database holds
-for it, and the per-run caches (the recommendation memo and the search batcher).
+for it (plain :class:`~recsys_gql.db.models.MovieRecord` records), and the per-run caches (the
+recommendation memo of engine results and the search batcher).
 
 They live and die together. A request takes one :class:`ServedRun` when its context is built
 and uses it to the end, so a reload (:mod:`recsys_gql.reload`) never mixes two runs inside a
 request; the caches belong to the run, so a memo entry computed by one model can never answer
-for the next.
+for the next. It lives in :mod:`recsys_gql.api` beside the context it fills
+(:func:`~recsys_gql.api.view.request_context`) and holds no GraphQL type.
 
 **How the catalog follows a run.** The database is the catalog's source of truth (ratings
 reference its movies). A run is served only when the database holds exactly the dataset it was
@@ -18,17 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-
 from recsys_gql.api.search_batcher import SearchBatcher
-from recsys_gql.api.types import Movie as MovieType
-from recsys_gql.api.types import Recommendation, catalog_types
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.metrics.hooks import memo_lookup, search_cache_lookup
 from recsys_gql.readiness import StartupError, check_database
-from recsys_gql.recsys.engine import Engine, ScoredMovie, check_query
+from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 
@@ -40,8 +38,7 @@ class ServedRun:
     """One run's engine, catalog and caches (see the module docstring)."""
 
     engine: Engine
-    catalog: dict[int, Movie]
-    catalog_types: dict[int, MovieType]
+    catalog: dict[int, MovieRecord]
     memo: RecommendationMemo[Recommendation]
     search_batcher: SearchBatcher[ScoredMovie]
 
@@ -71,7 +68,6 @@ async def open_run(engine: Engine, database: Database, settings: Settings) -> Se
     return ServedRun(
         engine=engine,
         catalog=catalog,
-        catalog_types=await run_in_threadpool(catalog_types, catalog),  # not on the loop
         memo=RecommendationMemo(settings.recommendation_memo_size, on_lookup=memo_lookup),
         search_batcher=SearchBatcher(
             engine.search_many,
