@@ -29,7 +29,6 @@ from recsys_gql.api.request_work import Turnstile
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.api.view import RecsysGraphQL
-from recsys_gql.artifacts import verify
 from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
@@ -43,6 +42,7 @@ from recsys_gql.middleware.timeout import RequestTimeout
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
+from recsys_gql.recsys.runs import verify_run
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
 from recsys_gql.web import web_routes
@@ -214,7 +214,7 @@ def create_app(
         problems: list[str] = []
         try:
             # hashing every artifact is CPU work: keep it off the event loop
-            await run_in_threadpool(verify, request.state.engine.directory)
+            await run_in_threadpool(verify_run, request.state.engine.directory)
         except RecsysError as exc:
             problems.append(exc.message)
         try:
