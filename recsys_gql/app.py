@@ -30,7 +30,6 @@ from recsys_gql.api.request_work import Turnstile
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.served_run import open_run
 from recsys_gql.api.view import RecsysGraphQL
-from recsys_gql.artifacts import verify
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
@@ -50,6 +49,7 @@ from recsys_gql.middleware.request_id import RequestId
 from recsys_gql.middleware.timeout import RequestTimeout
 from recsys_gql.readiness import StartupError, check_database, open_engine
 from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.runs import verify_run
 from recsys_gql.reload import Reloader
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
@@ -231,7 +231,7 @@ def create_app(
         problems: list[str] = []
         try:
             # hashing every artifact is CPU work: keep it off the event loop
-            await run_in_threadpool(verify, engine.directory)
+            await run_in_threadpool(verify_run, engine.directory)
         except RecsysError as exc:
             problems.append(exc.message)
         try:

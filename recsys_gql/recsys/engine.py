@@ -59,6 +59,7 @@ from recsys_gql.recsys.features import Scored, feature_names, score_arms
 from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
+from recsys_gql.recsys.runs import open_run
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -241,7 +242,7 @@ class Engine:
     ) -> Engine:
         """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
         return cls(
-            ArtifactDir.open(path),
+            open_run(path),
             encoder=encoder,
             encoder_threads=encoder_threads,
             encoder_backend=encoder_backend,
