@@ -290,7 +290,7 @@ async def measure(settings: Settings, calls: int) -> dict[str, Any]:
     schema = build_schema(settings)  # the app's schema, without throttling
     async with app.router.lifespan_context(app) as lifespan_state:
         state = dict(lifespan_state or {})
-        engine = state["engine"]
+        engine = state["reloader"].served.engine
         await asyncio.to_thread(engine.warm_up_search)
         users = [int(u) for u in engine.users.ids]
         movies = [int(m) for m in engine.movies.ids]
@@ -388,7 +388,7 @@ async def cpu_per_unit(settings: Settings, calls: int) -> dict[str, dict[str, fl
     out: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app) as lifespan_state:
         state = dict(lifespan_state or {})
-        await asyncio.to_thread(state["engine"].warm_up_search)
+        await asyncio.to_thread(state["reloader"].served.engine.warm_up_search)
         for label, (source, key, variables) in MIX.items():
             query = source()[key] if source is not None else key
             cost = model.estimate(parse(query), None, variables)
@@ -416,7 +416,7 @@ async def loop_stalls(settings: Settings, runs: int) -> dict[str, dict[str, floa
     out: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app) as lifespan_state:
         state = dict(lifespan_state or {})
-        engine = state["engine"]
+        engine = state["reloader"].served.engine
         await asyncio.to_thread(engine.warm_up_search)
         movies = [int(m) for m in engine.movies.ids]
         texts = [f"{QUERIES[i % len(QUERIES)]} {i}" for i in range(5000)]

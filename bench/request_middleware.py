@@ -4,14 +4,16 @@ Run from the repository root::
 
     python -m bench.request_middleware [--requests 20000] [--rounds 5]
 
-Calls an ASGI app that answers 200 at once, directly (no server, no network), through four
+Calls an ASGI app that answers 200 at once, directly (no server, no network), through five
 stacks: bare; ``RequestId``; ``RequestId`` + ``AccessLog`` with JSON lines (python-json-logger,
-the production format); and the same with text lines (the development format). Both log
-stacks write to ``/dev/null`` through a ``StreamHandler`` with the request-id filter, as
-``recsys-gql serve`` configures them. Rounds alternate between the stacks. The figure is the
-median over rounds of the mean microseconds per request, and the overhead is that median minus
-the bare stack's median. A request in ``bench.serve`` takes about 0.5-1 ms of server CPU, which
-is the scale to compare these figures against.
+the production format); the same with text lines (the development format); and ``RequestId``
++ ``RequestMetrics`` (Prometheus; run with ``PROMETHEUS_MULTIPROC_DIR`` set to an empty
+directory to measure the file-backed values ``recsys-gql serve`` uses). Both log stacks write
+to ``/dev/null`` through a ``StreamHandler`` with the request-id filter, as ``recsys-gql
+serve`` configures them. Rounds alternate between the stacks. The figure is the median over
+rounds of the mean microseconds per request, and the overhead is that median minus the bare
+stack's median. A request in ``bench.serve`` takes about 0.5-1 ms of server CPU, which is the
+scale to compare these figures against.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bench.common import machine_info, write_json_atomic
 from recsys_gql.logs import logging_config
 from recsys_gql.middleware.access_log import AccessLog
+from recsys_gql.middleware.metrics import RequestMetrics
 from recsys_gql.middleware.request_id import RequestId, RequestIdFilter
 from recsys_gql.settings import Settings
 
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "request_id+access_log_text": RequestId(
             AccessLog(answer, logger("text", Settings(log_format="text")))
         ),
+        "request_id+metrics": RequestId(RequestMetrics(answer)),
     }
     samples: dict[str, list[float]] = {name: [] for name in stacks}
     for _ in range(args.rounds):
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", "-m", "bench.request_middleware", *sys.argv[1:]]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average": list(os.getloadavg()),
+        "prometheus_multiproc_dir_set": bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")),
         "requests_per_round": args.requests,
         "rounds": args.rounds,
         "machine": machine_info(),

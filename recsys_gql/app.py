@@ -12,9 +12,10 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,22 +28,29 @@ from starlette.routing import Route
 from recsys_gql.api.limiter import RequestLimiter
 from recsys_gql.api.request_work import Turnstile
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.search_batcher import SearchBatcher
+from recsys_gql.api.served_run import open_run
 from recsys_gql.api.view import RecsysGraphQL
-from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
-from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
 from recsys_gql.graphiql import assets_route
+from recsys_gql.metrics import multiprocess as metrics_multiprocess
+from recsys_gql.metrics.exposition import metrics_endpoint
+from recsys_gql.metrics.hooks import (
+    count_database_errors,
+    engine_stage,
+    rating_commit,
+    storage_error,
+)
 from recsys_gql.middleware.access_log import AccessLog
 from recsys_gql.middleware.body_limit import BodyLimit
+from recsys_gql.middleware.metrics import RequestMetrics
 from recsys_gql.middleware.request_id import RequestId
 from recsys_gql.middleware.timeout import RequestTimeout
 from recsys_gql.readiness import StartupError, check_database, open_engine
-from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie, check_query
-from recsys_gql.recsys.memo import RecommendationMemo
+from recsys_gql.recsys.engine import Engine
 from recsys_gql.recsys.runs import verify_run
+from recsys_gql.reload import Reloader
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
 from recsys_gql.web import web_routes
@@ -58,13 +66,11 @@ log = logging.getLogger("recsys_gql")
 class State(TypedDict):
     """What the lifespan puts on every request's ``state``."""
 
-    engine: Engine
+    reloader: Reloader
+    """Holds the served run (engine, catalog, memo, search batcher): ``reloader.served``."""
     database: Database
-    catalog: dict[int, MovieRecord]
     settings: Settings
     rating_writer: RatingWriter
-    recommendation_memo: RecommendationMemo[Recommendation]
-    search_batcher: SearchBatcher[ScoredMovie]
     turnstile: Turnstile
 
 
@@ -95,6 +101,12 @@ def freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _warm_up(reloader: Reloader) -> None:
+    """Load the served engine's search model (taking the run through the reloader, so the
+    task keeps no engine alive after a reload)."""
+    reloader.served.engine.warm_up_search()
 
 
 def _report_warm_up(task: asyncio.Task[None]) -> None:
@@ -134,6 +146,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         engine = open_engine(settings)
+        engine.stage_timer = engine_stage  # before tracing wraps it
         database = Database.open(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -144,40 +157,37 @@ def create_app(
         log.info("artifacts %s verified", engine.directory)
         warm_up: asyncio.Task[None] | None = None
         gc_thresholds: tuple[int, int, int] | None = None
-        rating_writer = RatingWriter(database)
-        memo: RecommendationMemo[Recommendation] = RecommendationMemo(
-            settings.recommendation_memo_size
-        )
-        search_batcher = SearchBatcher(
-            engine.search_many,
-            check_query,
-            window_s=settings.search_batch_window_ms / 1000,
-            max_batch=settings.search_batch_max,
-            cache_size=settings.search_cache_size,
-        )
+        rate_limiter.on_storage_error = storage_error
+        stop_counting_errors = count_database_errors(database.engine.sync_engine)
+        rating_writer = RatingWriter(database, on_commit=rating_commit)
+        reloader: Reloader | None = None
+        loop = asyncio.get_running_loop()
         try:
-            await check_database(database, engine)
-            async with database.sessions() as session:
-                catalog = await all_movies(session)
+            reloader = Reloader(
+                settings, database, await open_run(engine, database, settings),
+                _engine_wrapper(tracing),
+            )  # fmt: skip
+            del engine  # the reloader alone holds the run, so a reload can let it go
+            served = reloader.served
+            if not reloader.listen(loop):
+                log.debug("not in the main thread: no reload on SIGHUP")
             log.info(
                 "serving run %s, %d movies, on %s",
-                engine.manifest.run_id,
-                len(catalog),
-                _loop_name(asyncio.get_running_loop()),
+                served.run_id,
+                len(served.catalog),
+                _loop_name(loop),
             )
             if settings.preload_search_model:
-                warm_up = asyncio.create_task(run_in_threadpool(engine.warm_up_search))
+                warm_up = asyncio.create_task(run_in_threadpool(_warm_up, reloader))
                 warm_up.add_done_callback(_report_warm_up)
+            del served
             freeze_heap()
             gc_thresholds = tune_collector()
             yield {
-                "engine": engine,
+                "reloader": reloader,
                 "database": database,
-                "catalog": catalog,
                 "settings": settings,
                 "rating_writer": rating_writer,
-                "recommendation_memo": memo,
-                "search_batcher": search_batcher,
                 "turnstile": Turnstile(),
             }
         finally:
@@ -187,10 +197,16 @@ def create_app(
                     await warm_up
             await rate_limiter.close()
             await rating_writer.close()
-            await search_batcher.close()
+            if reloader is not None:
+                await reloader.close(loop)
+                served = reloader.served
+                await served.close()
+                log.info("recommendation memo: %d hits, %d misses", served.memo.hits,
+                         served.memo.misses)  # fmt: skip
+                log.info("search: %s", served.search_batcher.stats.as_dict())
+            stop_counting_errors()
             await database.dispose()
-            log.info("recommendation memo: %d hits, %d misses", memo.hits, memo.misses)
-            log.info("search: %s", search_batcher.stats.as_dict())
+            metrics_multiprocess.mark_dead(os.getpid())  # this worker's live gauges go
             gc.unfreeze()  # let what this app held be collected (tests start many apps)
             if gc_thresholds is not None:
                 gc.set_threshold(*gc_thresholds)
@@ -211,42 +227,47 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        engine = request.state.reloader.served.engine
         problems: list[str] = []
         try:
             # hashing every artifact is CPU work: keep it off the event loop
-            await run_in_threadpool(verify_run, request.state.engine.directory)
+            await run_in_threadpool(verify_run, engine.directory)
         except RecsysError as exc:
             problems.append(exc.message)
         try:
-            await check_database(request.state.database, request.state.engine)
+            await check_database(request.state.database, engine)
         except StartupError as exc:
             problems.append(str(exc))
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready", "run": request.state.engine.manifest.run_id})
+        return JSONResponse({"status": "ready", "run": engine.manifest.run_id})
 
     async def stats(request: Request) -> Response:
-        """This process's cache counters (each worker keeps its own; ``pid`` says whose)."""
-        state = request.state
-        memo = state.recommendation_memo
+        """This process's cache counters for its served run (each worker keeps its own;
+        ``pid`` says whose). The same lookups feed ``/metrics``, summed over workers."""
+        served = request.state.reloader.served
+        memo = served.memo
         return JSONResponse(
             {
                 "pid": os.getpid(),
+                "run": served.run_id,
                 "recommendation_memo": {
                     "hits": memo.hits,
                     "misses": memo.misses,
                     "size": memo.size,
                 },
-                "search": state.search_batcher.stats.as_dict(),
+                "search": served.search_batcher.stats.as_dict(),
             }
         )
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/stats", stats, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
+    if settings.metrics_on_public_port:  # docs/operations.md: off in production by default
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+        routes.append(Route("/stats", stats, methods=["GET"]))
     if settings.graphiql_enabled:
         routes.append(assets_route())
     routes.extend(web_routes())  # the people's page at / (recsys_gql/web)
@@ -255,6 +276,7 @@ def create_app(
         # then: every request, a CORS preflight or a 413 included, gets an id and a line
         Middleware(RequestId),
         *([Middleware(AccessLog)] if settings.access_log else []),
+        Middleware(RequestMetrics),
         *([cors_middleware(settings.cors_allow_origins)] if settings.cors_allow_origins else []),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestTimeout, seconds=settings.request_timeout_seconds),
@@ -284,5 +306,16 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
 
 
 def app_from_environment() -> Starlette:
-    """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app). A
+    ``SIGHUP`` is ignored until the app listens for it (it would end the process)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return create_app(Settings())
+
+
+def _engine_wrapper(tracing: Tracing | None) -> Callable[[Engine], Engine] | None:
+    """How a reloaded engine is wrapped: with tracing's spans when tracing is on."""
+    if tracing is None:
+        return None
+    from recsys_gql.tracing.otel import TracedEngine
+
+    return lambda engine: cast(Engine, TracedEngine(engine, tracing.tracer))

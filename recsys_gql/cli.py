@@ -221,14 +221,9 @@ def _cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
-    from contextlib import suppress
-
-    import uvicorn
 
     from recsys_gql.db.session import Database
-    from recsys_gql.logs import logging_config
     from recsys_gql.readiness import StartupError, check_database, open_engine
-    from recsys_gql.serving import serve, uvicorn_loop
     from recsys_gql.tracing import TracingError, tracing_enabled
 
     async def preflight() -> None:
@@ -245,6 +240,24 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except (StartupError, TracingError) as exc:
         print(f"recsys-gql: cannot serve: {exc}", file=sys.stderr)
         return 2
+    from recsys_gql.metrics import multiprocess
+
+    metrics_dir = multiprocess.prepare()  # before any metric exists; the workers inherit it
+    try:
+        return _serve(args, settings)
+    finally:
+        multiprocess.remove(metrics_dir)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run uvicorn (the checks have passed and the metrics directory is ready)."""
+    from contextlib import suppress
+
+    import uvicorn
+
+    from recsys_gql.logs import logging_config
+    from recsys_gql.serving import serve, uvicorn_loop
+
     host, port = args.host or settings.host, args.port or settings.port
     print(f"GraphQL on http://{host}:{port}/graphql")
     workers = args.workers or settings.workers
@@ -262,8 +275,23 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # uvicorn's own handling would trust any loopback peer.
         proxy_headers=False,
     )
-    with suppress(KeyboardInterrupt):
-        serve(config)
+    metrics_port = None
+    if settings.metrics_port is not None:
+        from recsys_gql.metrics.exposition import start_metrics_port
+
+        try:
+            metrics_port, _ = start_metrics_port(settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            print(f"recsys-gql: cannot serve metrics on port {settings.metrics_port}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        print(f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics")
+    try:
+        with suppress(KeyboardInterrupt):
+            serve(config)
+    finally:
+        if metrics_port is not None:
+            metrics_port.shutdown()
     return 0
 
 

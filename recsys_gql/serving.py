@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -27,6 +29,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from recsys_gql.metrics.multiprocess import mark_dead
 from recsys_gql.settings import EventLoop
 
 log = logging.getLogger("uvicorn.error")
@@ -81,6 +84,48 @@ def tcp_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
+class ReloadingMultiprocess(Multiprocess):
+    """uvicorn's supervisor of worker processes, with two changes.
+
+    - ``SIGHUP`` is passed on to every worker, each of which switches to the run
+      ``artifacts/current`` points at in place (:mod:`recsys_gql.reload`), instead of
+      uvicorn's restart of every worker: nothing is reloaded from scratch, no connection is
+      closed, and a damaged run is refused by workers that keep serving rather than by new
+      ones that fail to start.
+    - A worker that exits, or is replaced, is marked dead for the metrics
+      (:func:`recsys_gql.metrics.multiprocess.mark_dead`).
+    """
+
+    def handle_hup(self) -> None:
+        log.info("Received SIGHUP, asking every worker to reload artifacts/current.")
+        for process in self.processes:
+            if process.pid is not None and process.process.is_alive():
+                os.kill(process.pid, signal.SIGHUP)
+
+    def keep_subprocess_alive(self) -> None:
+        before = self._pids()
+        super().keep_subprocess_alive()
+        self._forget(before)
+
+    def handle_signals(self) -> None:
+        before = self._pids()
+        super().handle_signals()
+        self._forget(before)
+
+    def join_all(self) -> None:
+        super().join_all()
+        for pid in self._pids():
+            mark_dead(pid)
+
+    def _pids(self) -> set[int]:
+        return {process.pid for process in self.processes if process.pid is not None}
+
+    def _forget(self, before: set[int]) -> None:
+        """Mark dead the workers of ``before`` that are no longer supervised."""
+        for pid in before - self._pids():
+            mark_dead(pid)
+
+
 def serve(config: uvicorn.Config) -> None:
     """Serve ``config`` until stopped: in this process, or in ``config.workers`` worker
     processes supervised by uvicorn. Exits with uvicorn's start-up failure code when the
@@ -99,6 +144,6 @@ def serve(config: uvicorn.Config) -> None:
     log.info("Uvicorn running on http://%s:%d with %d workers", config.host, config.port,
              config.workers)  # fmt: skip
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        ReloadingMultiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()

@@ -186,6 +186,24 @@ class Settings(BaseSettings):
     ``/v1/traces``). Unset: tracing is off unless the standard ``OTEL_EXPORTER_OTLP_*ENDPOINT``
     variables name one (docs/operations.md)."""
 
+    # --- operations: metrics and reload (docs/operations.md) ---------------------------------
+
+    metrics_public: bool | None = None
+    """Serve Prometheus metrics at ``/metrics`` on the public port; default: on, except in
+    production (where the public port is the internet's: use ``metrics_port``)."""
+
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """A separate port for ``/metrics`` (``recsys-gql serve`` runs it in the serving process
+    or the workers' supervisor, reading every worker's numbers); unset: none."""
+
+    metrics_host: str = "127.0.0.1"
+    """The address ``metrics_port`` binds to (``0.0.0.0`` for a scraper on another host)."""
+
+    @property
+    def metrics_on_public_port(self) -> bool:
+        """``/metrics`` on the public port: when asked, or by default outside production."""
+        return self.metrics_public if self.metrics_public is not None else not self.is_production
+
     @field_validator("rate_limit_reads", "rate_limit_writes")
     @classmethod
     def _one_rate_limit(cls, value: str) -> str:

@@ -75,6 +75,15 @@ def require_redis() -> redis.Redis:
 @contextmanager
 def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator[str]:
     """A real ``recsys-gql serve`` process on a free port, until the block exits."""
+    with server_process(settings, env, log_path) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    settings: Settings, env: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`served_process`, with the process (to signal it)."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -93,7 +102,7 @@ def served_process(settings: Settings, env: dict[str, str], log_path: Path) -> I
             cwd=log_path.parent,
         )
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", process
         finally:
             process.terminate()
             try:
@@ -116,4 +125,39 @@ def wait_ready(urls: list[str], logs: list[Path], timeout: float = 240) -> None:
             pass
         if time.monotonic() > deadline:
             pytest.fail(f"{url} was not ready in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of ``url`` (a ``/metrics`` address), parsed by prometheus-client's own
+    parser, by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(url, timeout=30)
+    response.raise_for_status()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+           **labels: str) -> float:  # fmt: skip
+    """The value of the sample ``name`` with exactly ``labels`` (0 when absent)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def wait_for_metric(
+    url: str, name: str, expected: float, timeout: float = 120, **labels: str
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Scrape ``url`` until the sample ``name{labels}`` equals ``expected``; the last scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(url)
+        if metric(samples, name, **labels) == expected:
+            return samples
+        if time.monotonic() > deadline:
+            found = {k: v for k, v in samples.items() if k[0] == name}
+            pytest.fail(f"{name}{labels} never reached {expected}: {found}")
         time.sleep(0.25)

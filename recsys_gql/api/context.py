@@ -36,18 +36,21 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket
     engine: Engine
+    """The served run's engine when the request started (kept to its end, whatever a reload
+    does: :mod:`recsys_gql.reload`)."""
     database: Database
     loaders: Loaders
     catalog: Mapping[int, MovieRecord]
-    """Every movie by id, read once at start-up and shared by requests (the catalog cannot
-    change while the server runs, and the records are never mutated)."""
+    """Every movie by id, read from the database when the served run was opened and shared by
+    its requests (a reload reads it afresh for the new run; records are never mutated)."""
     settings: Settings
     rating_writer: RatingWriter
     """Group-committing ``rateMovie`` writer, one per app."""
     recommendation_memo: RecommendationMemo[Recommendation]
-    """The engine's answers for repeat ``recommendations`` requests, one per app."""
+    """The engine's answers for repeat ``recommendations`` requests, one per served run."""
     search_batcher: SearchBatcher[ScoredMovie]
-    """Encodes concurrent ``searchMovies`` queries together and caches answers, one per app."""
+    """Encodes concurrent ``searchMovies`` queries together and caches answers, one per
+    served run."""
     viewer_id: int | None = None
     """The user an ``Authorization: Bearer`` token belongs to (``None`` when anonymous)."""
     auth_problem: str | None = None

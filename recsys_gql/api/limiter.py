@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
@@ -152,6 +152,8 @@ class RequestLimiter:
             )
         self.strategy = MovingWindowRateLimiter(self.storage)
         self._storage_down = False
+        self.on_storage_error: Callable[[BaseException], None] | None = None
+        """Called with each failure of the storage (the server's metrics count them)."""
 
     def item(self, bucket: Bucket) -> RateLimitItem:
         return self.reads if bucket is Bucket.READ else self.writes
@@ -173,6 +175,8 @@ class RequestLimiter:
                 allowed = await self.strategy.hit(item, *identifiers, cost=cost)
                 stats = await self.strategy.get_window_stats(item, *identifiers)
         except (StorageError, TimeoutError) as exc:
+            if self.on_storage_error is not None:
+                self.on_storage_error(exc)
             if not self._storage_down:
                 self._storage_down = True
                 action = (

@@ -15,6 +15,7 @@ from recsys_gql.api.execution import AcyclicExecutionContext
 from recsys_gql.api.extensions.arguments import ArgumentChecks
 from recsys_gql.api.extensions.document_limits import limit_extensions
 from recsys_gql.api.extensions.errors import ErrorCodes
+from recsys_gql.api.extensions.operation_metrics import OperationMetrics
 from recsys_gql.api.extensions.parser_cache import ParserCacheKeepingErrors
 from recsys_gql.api.extensions.query_cost import QueryCost
 from recsys_gql.api.extensions.throttling import Throttling
@@ -71,6 +72,7 @@ def build_schema(
             ArgumentChecks,
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
+            OperationMetrics,  # after throttling: records its verdict and the cost
             *tracing,
         ],
     )

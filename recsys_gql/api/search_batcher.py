@@ -84,6 +84,7 @@ class SearchBatcher(Generic[H]):
         window_s: float = 0.002,
         max_batch: int = 32,
         cache_size: int = 4096,
+        on_cache_lookup: Callable[[bool], None] | None = None,
     ) -> None:
         if window_s < 0:
             raise ValueError(f"window_s must be 0 or more, got {window_s}")
@@ -97,6 +98,8 @@ class SearchBatcher(Generic[H]):
         self.max_batch = max_batch
         self.cache_size = cache_size
         self.stats = SearchStats()
+        self.on_cache_lookup = on_cache_lookup
+        """Called with ``True`` for each cache hit and ``False`` for each miss (metrics)."""
         self._cache: OrderedDict[SearchKey, tuple[H, ...]] = OrderedDict()
         self._waiting: OrderedDict[SearchKey, asyncio.Future[tuple[H, ...]]] = OrderedDict()
         self._in_flight: dict[SearchKey, asyncio.Future[tuple[H, ...]]] = {}
@@ -119,8 +122,12 @@ class SearchBatcher(Generic[H]):
         if cached is not None:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
+            if self.on_cache_lookup is not None:
+                self.on_cache_lookup(True)
             return cached
         self.stats.cache_misses += 1
+        if self.on_cache_lookup is not None:
+            self.on_cache_lookup(False)
         future = self._waiting.get(key) or self._in_flight.get(key)
         if future is not None:
             self.stats.shared += 1

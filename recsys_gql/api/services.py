@@ -32,6 +32,7 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.errors import InvalidRating, NotAuthenticated, NotPermitted, UnknownMovie
+from recsys_gql.metrics.hooks import timed_engine_call
 from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
 from recsys_gql.recsys.memo import RecommendationMemo
 
@@ -75,18 +76,21 @@ async def recommendations(
     known = memo.get(key, ratings, version)
     if known is not None:
         return list(known)
-    recs = await work.run(
-        inline_ms,
-        engine.recommend_cost(len(ratings), explain_results=explain),
-        engine.recommend,
-        user_id,
-        first,
-        alpha,
-        ratings,
-        genres,
-        None,
-        exclude_rated,
-        explain,
+    recs = await timed_engine_call(
+        "recommend",
+        work.run(
+            inline_ms,
+            engine.recommend_cost(len(ratings), explain_results=explain),
+            engine.recommend,
+            user_id,
+            first,
+            alpha,
+            ratings,
+            genres,
+            None,
+            exclude_rated,
+            explain,
+        ),
     )
     memo.put(key, ratings, recs, version)  # immutable results: safe to hand on
     return recs
@@ -98,7 +102,9 @@ async def similar(
     """Nearest movies by embedding: read from the content graph on the event loop, or
     searched in a thread (FAISS releases the GIL while it searches)."""
     budget = inline_ms if engine.similar_from_graph(first) else 0.0
-    return await work.run(budget, 0.0, engine.similar, movie_id, first)
+    return await timed_engine_call(
+        "similar", work.run(budget, 0.0, engine.similar, movie_id, first)
+    )
 
 
 async def search(
@@ -115,7 +121,7 @@ async def popular(
     *, engine: Engine, work: RequestWork, first: int, genres: list[str] | None
 ) -> list[ScoredMovie]:
     """Best Bayesian-average movies."""
-    return await work.run(0.0, 0.0, engine.popular, first, genres)
+    return await timed_engine_call("popular", work.run(0.0, 0.0, engine.popular, first, genres))
 
 
 async def movies(

@@ -22,6 +22,7 @@ from recsys_gql.api.json_body import decode_request_json
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.security import Viewer, identify
+from recsys_gql.api.served_run import ServedRun
 from recsys_gql.db.session import Database
 from recsys_gql.graphiql import GraphiQLPage
 from recsys_gql.settings import Settings
@@ -34,22 +35,24 @@ def request_context(
     viewer: Viewer,
 ) -> Context:
     """A request's context from its ``state`` (the lifespan's, see
-    :class:`recsys_gql.app.State`, plus the
-    ``deadline`` the timeout middleware set; without one, the request timeout from now):
-    fresh loaders, and engine calls that respect the deadline."""
+    :class:`recsys_gql.app.State`, plus the ``deadline`` the timeout middleware set; without
+    one, the request timeout from now): the run served when the request started
+    (``state["reloader"].served``, kept to the request's end whatever a reload does), fresh
+    loaders, and engine calls that respect the deadline."""
     settings: Settings = state["settings"]
     database: Database = state["database"]
+    served: ServedRun = state["reloader"].served
     return Context(
         request=request,
         response=response,
-        engine=state["engine"],
+        engine=served.engine,
         database=database,
-        loaders=Loaders.create(database.reads, state["catalog"]),
-        catalog=state["catalog"],
+        loaders=Loaders.create(database.reads, served.catalog),
+        catalog=served.catalog,
         settings=settings,
         rating_writer=state["rating_writer"],
-        recommendation_memo=state["recommendation_memo"],
-        search_batcher=state["search_batcher"],
+        recommendation_memo=served.memo,
+        search_batcher=served.search_batcher,
         viewer_id=viewer.user_id,
         auth_problem=viewer.problem,
         work=RequestWork(

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,8 +45,12 @@ class _Pending:
 class RatingWriter:
     """Upserts ratings through ``database`` in shared transactions (one per event loop)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, on_commit: Callable[[int, float], None] | None = None
+    ) -> None:
         self.database = database
+        self.on_commit = on_commit
+        """Called with each committed transaction's rating count and seconds (metrics)."""
         self._pending: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -87,11 +93,14 @@ class RatingWriter:
                     _settle(pending, None)
 
     async def _write(self, rows: list[RatingRecord]) -> None:
+        started = time.perf_counter()
         inline = self.database.inline_writes
-        if inline is not None and inline.try_upsert_ratings(rows):
-            return  # committed on the loop (SQLite file, write lock free)
-        async with self.database.write_connection() as connection:
-            await repo.upsert_ratings(connection, rows)
+        if inline is None or not inline.try_upsert_ratings(rows):
+            # else: committed on the loop (SQLite file, write lock free)
+            async with self.database.write_connection() as connection:
+                await repo.upsert_ratings(connection, rows)
+        if self.on_commit is not None:
+            self.on_commit(len(rows), time.perf_counter() - started)
 
 
 def _settle(pending: _Pending, error: Exception | None) -> None:

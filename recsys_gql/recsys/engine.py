@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,7 +55,7 @@ from recsys_gql.recsys.blend import (
 )
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
 from recsys_gql.recsys.explain import ArmPart, Contribution, explain
-from recsys_gql.recsys.features import feature_names, score_arms
+from recsys_gql.recsys.features import Scored, feature_names, score_arms
 from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
@@ -72,6 +73,10 @@ RANKED_SECONDS_PER_EASE_CELL = 1.0e-9
 """Rates of the ranking stage: features and the model (fixed), the arms' passes over the
 catalog (per movie), EASE^R's rows of the rated movies (per cell); BENCHMARKS.md."""
 MAX_QUERY_CHARS = 1000
+StageTimer = Callable[[str, str, float], None]
+"""Told ``(stage, arm, seconds)`` after each stage of a recommendation (``arm`` is ``-`` for
+stages that are not one arm's): ``arm`` (one arm's scores), ``rank``, ``blend``, ``explain``.
+The server's metrics set one (:attr:`Engine.stage_timer`); the engine knows nothing of them."""
 BLAS_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 _blas_lock = threading.Lock()
@@ -222,6 +227,8 @@ class Engine:
         self._encoder_lock = threading.Lock()
         self.dense_blend_below = DENSE_BELOW
         """Catalogs with fewer candidates than this blend every movie (faster when small)."""
+        self.stage_timer: StageTimer | None = None
+        """Told how long each stage of a recommendation took (``None``: nothing is timed)."""
         limit_blas_threads()
 
     @classmethod
@@ -363,8 +370,11 @@ class Engine:
         self, ranker: Ranker, user: History, mask: npt.NDArray[np.bool_], n: int, explained: bool
     ) -> list[Recommendation]:
         """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`)."""
-        scored = score_arms(self.arms, user)
+        timer = self.stage_timer
+        scored = score_arms(self.arms, user) if timer is None else self._timed_arms(user, timer)
+        started = time.perf_counter()
         result = rank(ranker, scored, self.movie_genres, self.movie_years, mask, n)
+        started = self._stage_done(timer, "rank", started)
         because: list[list[Contribution]] = [[] for _ in result.rows]
         leaning: list[dict[str, float]] = [{} for _ in result.rows]
         if explained and result.rows.size:
@@ -381,6 +391,7 @@ class Engine:
                 {name: round(float(v), 6) for name, v in zip(ranker.arms, row, strict=True)}
                 for row in shares
             ]
+            self._stage_done(timer, "explain", started)
         return [
             Recommendation(
                 movie_id=self.movies.id_of(int(row)),
@@ -399,8 +410,12 @@ class Engine:
         self, user: History, mask: npt.NDArray[np.bool_], alpha: float, n: int, explained: bool
     ) -> list[Recommendation]:
         """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`)."""
+        timer = self.stage_timer
+        started = time.perf_counter()
         collab = self.als.score(user)
+        started = self._stage_done(timer, "arm", started, self.als.name)
         content = self.content.score(user)
+        started = self._stage_done(timer, "arm", started, self.content.name)
         assert content.rows is not None
         weight = ramped_prior_weight(self.settings.popularity_weight, user.size, self.settings.ramp)
         sparse = PriorContent(content.rows, content.values, self.prior, weight)
@@ -408,6 +423,7 @@ class Engine:
         blend = candidate_top_n(
             collab.values, sparse, mask, alpha, n, dense_below=self.dense_blend_below
         )
+        started = self._stage_done(timer, "blend", started)
         because: list[list[Contribution]] = [[] for _ in blend.rows]
         if explained:
             size = blend.rows.size
@@ -418,6 +434,7 @@ class Engine:
                         self.content.contributions(user, content, blend.rows)),
             ]  # fmt: skip
             because = explain(self.movies.ids[user.rows], parts, size)
+            self._stage_done(timer, "explain", started)
         leaning = {"als": alpha, "content": 1.0 - alpha} if explained else {}
         return [
             Recommendation(
@@ -432,6 +449,24 @@ class Engine:
             )
             for k, t in enumerate(blend.rows)
         ]
+
+    def _timed_arms(self, user: History, timer: StageTimer) -> Scored:
+        """:func:`score_arms`, telling ``timer`` how long each arm took."""
+        pairs = []
+        for arm in self.arms:
+            started = time.perf_counter()
+            pairs.append((arm, arm.score(user)))
+            timer("arm", arm.name, time.perf_counter() - started)
+        return Scored(user, pairs)
+
+    @staticmethod
+    def _stage_done(timer: StageTimer | None, stage: str, started: float, arm: str = "-") -> float:
+        """Tell ``timer`` (when there is one) that ``stage`` ran since ``started``; the time
+        now, when the next stage starts."""
+        now = time.perf_counter()
+        if timer is not None:
+            timer(stage, arm, now - started)
+        return now
 
     def _popular_recommendations(self, mask: npt.NDArray[np.bool_], n: int) -> list[Recommendation]:
         """Cold start: the ``n`` candidates the popularity arm ranks best for a user with no
@@ -527,6 +562,12 @@ class Engine:
     def search_model_loaded(self) -> bool:
         """Whether the query encoder is loaded (it loads on the first search)."""
         return self._encoder is not None
+
+    @property
+    def loaded_encoder(self) -> TextEncoder | None:
+        """The query encoder when it is loaded (a reload hands it to the next run's engine
+        when that run embedded its movies with the same model), else ``None``."""
+        return self._encoder
 
     def warm_up_search(self) -> None:
         """Load the query encoder now (and run it once) instead of on the first search."""

@@ -22,7 +22,7 @@ own work.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -46,13 +46,24 @@ class RecommendationMemo(Generic[T]):
     Not thread-safe: use it from the event loop's thread only.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, on_lookup: Callable[[bool], None] | None = None) -> None:
         if size < 0:
             raise ValueError(f"size must be 0 or more, got {size}")
         self.size = size
         self.hits = 0
         self.misses = 0
+        self.on_lookup = on_lookup
+        """Called with ``True`` for each hit and ``False`` for each miss (the server's
+        metrics count them; the memo itself knows nothing of them)."""
         self._entries: OrderedDict[MemoKey, _Entry[T]] = OrderedDict()
+
+    def _counted(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        if self.on_lookup is not None:
+            self.on_lookup(hit)
 
     @staticmethod
     def key(
@@ -81,7 +92,7 @@ class RecommendationMemo(Generic[T]):
         if version is None or entry is None or entry.version != version:
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
+        self._counted(True)
         return entry.result
 
     def get(
@@ -91,11 +102,11 @@ class RecommendationMemo(Generic[T]):
         after the change counter was ``version`` (which the entry then remembers)."""
         entry = self._entries.get(key)
         if entry is None or entry.ratings != ratings:
-            self.misses += 1
+            self._counted(False)
             return None
         entry.version = version
         self._entries.move_to_end(key)
-        self.hits += 1
+        self._counted(True)
         return entry.result
 
     def put(

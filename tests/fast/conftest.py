@@ -96,12 +96,14 @@ def tiny_world(
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def app_state(tiny_world: TinyWorld) -> AsyncIterator[Mapping[str, Any]]:
-    """The app's lifespan state (engine, database, catalog, memo, batcher, turnstile) over a
-    database loaded from the generated folder by ``db init``'s loader."""
+    """The app's lifespan state (the reloader holding the served run, the database, the
+    writer, the turnstile) over a database loaded from the generated folder by ``db init``'s
+    loader."""
     await init_database(tiny_world.settings.database_url, tiny_world.data)
     app = create_app(tiny_world.settings)
     async with app.router.lifespan_context(app) as state:
-        state["engine"].warm_up_search()  # the query encoder, loaded before any test times out
+        # the query encoder, loaded before any test times out
+        state["reloader"].served.engine.warm_up_search()
         yield state
 
 

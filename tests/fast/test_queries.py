@@ -221,7 +221,7 @@ async def test_health_names_the_served_run(gql: FastClient) -> None:
     assert health["databaseConnected"] is True
     assert health["movies"] == 200
     assert health["users"] == 300
-    assert health["runId"] == gql.state["engine"].manifest.run_id
+    assert health["runId"] == gql.state["reloader"].served.run_id
     assert health["arms"] == [
         {"arm": arm, "serving": True, "reason": None}
         for arm in ("COLLABORATIVE", "EASE", "CONTENT", "POPULARITY")

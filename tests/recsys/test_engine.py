@@ -11,7 +11,7 @@ import pytest
 from recsys_gql.errors import InvalidParameter, UnknownMovie
 from recsys_gql.recsys.blend import normalise
 from recsys_gql.recsys.content import SentenceEncoder
-from recsys_gql.recsys.engine import Engine, HybridSettings
+from recsys_gql.recsys.engine import Engine, HybridSettings, Recommendation
 from tests.conftest import BLOCK_A, BLOCK_B, USERS_A, write_tiny_movielens
 from training.config import TrainConfig
 from training.pipeline import train
@@ -316,3 +316,29 @@ def test_a_rating_made_since_training_is_the_users_newest(engine: Engine) -> Non
     assert now.now == engine.catalog_now >= trained.now
     unknown = engine.history(424_242, {1: 5.0})
     assert (unknown.size, unknown.now) == (1, engine.catalog_now)
+
+
+def timed(engine: Engine, **kwargs: object) -> tuple[list[Recommendation], set[tuple[str, str]]]:
+    """``engine.recommend(7, **kwargs)`` with a stage timer; the answer and the stages heard."""
+    heard: list[tuple[str, str, float]] = []
+    engine.stage_timer = lambda stage, arm, seconds: heard.append((stage, arm, seconds))
+    try:
+        recs = engine.recommend(7, n=5, **kwargs)  # type: ignore[arg-type]
+    finally:
+        engine.stage_timer = None
+    assert all(seconds >= 0 for _, _, seconds in heard)
+    return recs, {(stage, arm) for stage, arm, _ in heard}
+
+
+def test_the_stage_timer_hears_each_arm_and_the_ranking_stage(engine: Engine) -> None:
+    assert engine.ranker is not None
+    recs, stages = timed(engine)
+    arms = {("arm", arm.name) for arm in engine.arms}
+    assert stages == arms | {("rank", "-"), ("explain", "-")}
+    assert recs == engine.recommend(7, n=5)  # timing changes nothing
+
+
+def test_the_stage_timer_hears_the_blend(blend_engine: Engine) -> None:
+    recs, stages = timed(blend_engine, explain_results=False)
+    assert stages == {("arm", "als"), ("arm", "content"), ("blend", "-")}
+    assert recs == blend_engine.recommend(7, n=5, explain_results=False)

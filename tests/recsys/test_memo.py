@@ -76,3 +76,16 @@ def test_an_unchanged_database_answers_without_the_ratings() -> None:
     assert memo.get_unchanged(key(), 42) == tuple(result(1))
     assert memo.get_unchanged(key(), 41) is None
     assert (memo.hits, memo.misses) == (3, 0)
+
+
+def test_every_hit_and_miss_is_told_to_the_callback() -> None:
+    heard: list[bool] = []
+    memo: RecommendationMemo[Recommendation] = RecommendationMemo(8, on_lookup=heard.append)
+    assert memo.get(key(), RATINGS) is None  # miss
+    memo.put(key(), RATINGS, result(1), version=3)
+    assert memo.get(key(), RATINGS, 3) is not None  # hit, read under change counter 3
+    assert memo.get_unchanged(key(), 3) is not None  # hit without reading the ratings
+    assert memo.get_unchanged(key(), 4) is None  # neither: the ratings must be read
+    assert memo.get(key(), {**RATINGS, 9: 1.0}) is None  # miss
+    assert heard == [False, True, True, False]
+    assert (memo.hits, memo.misses) == (2, 2)
