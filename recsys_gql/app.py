@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from cross_web import HTTPException
@@ -24,11 +25,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from recsys_gql.api.context import Context
 from recsys_gql.api.hardening import (
@@ -37,6 +39,8 @@ from recsys_gql.api.hardening import (
     decode_request_json,
     error_status,
 )
+from recsys_gql.api.live.connection import connect_viewer
+from recsys_gql.api.live.transport import LiveTransportHandler
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork, Turnstile
 from recsys_gql.api.schema import build_schema
@@ -51,6 +55,7 @@ from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
+from recsys_gql.events import UserChanges, open_user_changes
 from recsys_gql.graphiql import GraphiQLPage, assets_route
 from recsys_gql.middleware.access_log import AccessLog
 from recsys_gql.middleware.request_id import RequestId
@@ -81,6 +86,7 @@ class State(TypedDict):
     recommendation_memo: RecommendationMemo[Recommendation]
     search_batcher: SearchBatcher[ScoredMovie]
     turnstile: Turnstile
+    user_changes: UserChanges
 
 
 def request_context(
@@ -111,11 +117,15 @@ def request_context(
             state.get("deadline", time.monotonic() + settings.request_timeout_seconds),
             state["turnstile"],
         ),
+        user_changes=state["user_changes"],
     )
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the typed context built per request."""
+    """Strawberry's ASGI app with the typed context built per request, and subscriptions over
+    graphql-transport-ws for a signed-in viewer (:mod:`recsys_gql.api.live`)."""
+
+    graphql_transport_ws_handler_class = LiveTransportHandler
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,6 +154,9 @@ class RecsysGraphQL(GraphQL[Context, None]):
                 status_code=exc.status_code,
             )
         await response(scope, receive, send)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object]:
+        return await connect_viewer(context)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
@@ -257,6 +270,7 @@ def create_app(
         memo: RecommendationMemo[Recommendation] = RecommendationMemo(
             settings.recommendation_memo_size
         )
+        user_changes = open_user_changes(settings)
         search_batcher = SearchBatcher(
             engine.search_many,
             check_query,
@@ -266,6 +280,7 @@ def create_app(
         )
         try:
             await check_database(database, engine)
+            await user_changes.start()
             async with database.sessions() as session:
                 catalog = await all_movies(session)
             log.info(
@@ -290,6 +305,7 @@ def create_app(
                 "recommendation_memo": memo,
                 "search_batcher": search_batcher,
                 "turnstile": Turnstile(),
+                "user_changes": user_changes,
             }
         finally:
             if warm_up is not None and not warm_up.done():
@@ -297,6 +313,7 @@ def create_app(
                 with suppress(asyncio.CancelledError):
                     await warm_up
             await rate_limiter.close()
+            await user_changes.close()
             await rating_writer.close()
             await search_batcher.close()
             await database.dispose()
@@ -316,6 +333,10 @@ def create_app(
         ),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allowed_origins=settings.cors_allow_origins,
     )
 
     async def healthz(_: Request) -> Response:
@@ -349,6 +370,10 @@ def create_app(
                     "size": memo.size,
                 },
                 "search": state.search_batcher.stats.as_dict(),
+                "live": {
+                    "subscribers": state.user_changes.subscribers,
+                    "tasks": len(asyncio.all_tasks()),
+                },
             }
         )
 
@@ -357,6 +382,7 @@ def create_app(
         Route("/stats", stats, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
     ]
     if settings.graphiql_enabled:
         routes.append(assets_route())

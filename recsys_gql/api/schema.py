@@ -14,7 +14,9 @@ from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.execution import AcyclicExecutionContext
 from recsys_gql.api.extensions.arguments import ArgumentChecks
 from recsys_gql.api.extensions.query_cost import QueryCost
+from recsys_gql.api.extensions.websocket_operations import WebSocketOperations
 from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
+from recsys_gql.api.live.subscription import Subscription
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
 from recsys_gql.api.throttling import RequestLimiter, Throttling
@@ -52,6 +54,7 @@ def build_schema(
     schema = RecsysSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=schema_config(settings),
         execution_context_class=AcyclicExecutionContext,
         extensions=[
@@ -62,6 +65,7 @@ def build_schema(
             ArgumentChecks,
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
+            WebSocketOperations,  # after the refusals it enforces for subscriptions
             *tracing,
         ],
     )

@@ -216,6 +216,7 @@ async def rate_movie(info: Info, data: RateMovieInput) -> RateMoviePayload:
     )
     info.context.loaders.forget_user(data.user_id)
     info.context.loaders.forget_movie_stats(data.movie_id)
+    await info.context.user_changes.publish_user_changed(data.user_id)  # live subscribers
     return RatingSaved(
         message=f"saved {row.rating:g} for movie {row.movie_id}",
         rating=Rating.from_row(row),

@@ -85,6 +85,7 @@ from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
@@ -362,15 +363,17 @@ class Throttling(SchemaExtension):
         if (
             execution.result is None
             and isinstance(context, Context)
-            and isinstance(context.response, Response)
+            and isinstance(context.response, Response | WebSocket)
             and execution.graphql_document is not None
         ):
-            refusal = await self._check(context, context.response)
+            # over a WebSocket (a subscription) the same charge, with no headers to set
+            response = context.response if isinstance(context.response, Response) else None
+            refusal = await self._check(context, response)
             if refusal is not None:
                 execution.result = refusal  # Strawberry skips execution: no resolver runs
         yield
 
-    async def _check(self, context: Context, response: Response) -> ExecutionResult | None:
+    async def _check(self, context: Context, response: Response | None) -> ExecutionResult | None:
         execution = self.execution_context
         limiter = self.limiter
         assert execution.graphql_document is not None
@@ -387,17 +390,20 @@ class Throttling(SchemaExtension):
         if verdict is None:
             if limiter.fail_open:
                 return None
-            response.status_code = 503
+            if response is not None:
+                response.status_code = 503
             return _refusal(
                 "Rate limiting is unavailable; try again shortly.",
                 {"code": RATE_LIMIT_UNAVAILABLE},
             )
         context.rate_limit = verdict
-        _set_headers(response, verdict)
+        if response is not None:
+            _set_headers(response, verdict)
         if verdict.allowed:
             return None
-        response.status_code = 429
-        response.headers["Retry-After"] = str(verdict.reset_after)
+        if response is not None:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(verdict.reset_after)
         noun = bucket.value + ("s" if cost != 1 else "")
         if cost > verdict.limit:
             message = (

@@ -1,0 +1,41 @@
+"""One concern: operations over a WebSocket are treated like HTTP requests.
+
+- Each gets fresh per-request state on the connection's shared context
+  (:func:`~recsys_gql.api.live.connection.renew`: loaders, deadline).
+- A refusal made before execution (``QueryCost``, ``Throttling``) stops a subscription too.
+  Those extensions set ``execution_context.result``, which Strawberry honours for queries and
+  mutations but not for subscriptions; raised here instead, the refusal is what the client
+  receives, and no resolver runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from recsys_gql.api.context import Context
+from recsys_gql.api.live.connection import renew
+
+
+class WebSocketOperations(SchemaExtension):
+    """See the module docstring; listed after the extensions whose refusals it enforces."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and isinstance(context.request, WebSocket):
+            renew(context)
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        refused = execution.result
+        if (
+            execution.operation_type is OperationType.SUBSCRIPTION
+            and refused is not None
+            and refused.errors
+        ):
+            raise refused.errors[0]
+        yield
