@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import Server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "client.py"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_client_example_signs_up_rates_and_prints_updates(api: Server) -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--url", f"{api.url}/graphql", "--updates", "2", "--json"],

@@ -28,7 +28,9 @@ class NeedsWebSocket(RecsysError):
     code = "SUBSCRIPTION_NEEDS_WEBSOCKET"
 
 
-async def recommendation_updates(info: Info, first: int) -> AsyncIterator[list[Recommendation]]:
+async def recommendation_updates(
+    info: Info, first: int, alpha: float | None, genres: list[str] | None
+) -> AsyncIterator[list[Recommendation]]:
     """See the module docstring."""
     context = info.context
     websocket = context.request
@@ -42,7 +44,7 @@ async def recommendation_updates(info: Info, first: int) -> AsyncIterator[list[R
     with context.user_changes.watch(viewer, limit) as watch:
         while True:
             renew(context)
-            yield await services.recommendations(info, viewer, first, None, None, True)
+            yield await services.recommendations(info, viewer, first, alpha, genres, True)
             await watch.wait()
             if not await still_signed_in(context):
                 await close_revoked(websocket)
