@@ -13,6 +13,9 @@ import { MovieCard } from "./MovieCard";
 
 export const FOR_YOU_COUNT = 12;
 
+/** How long "For you" shows "Updating…" after a rating at most, waiting for the push. */
+const PUSH_WAIT_MS = 5000;
+
 function percent(value: number): string {
   return `${Math.round(Math.max(0, Math.min(1, value)) * 100)}%`;
 }
@@ -117,7 +120,16 @@ export function ForYou({ genres }: { genres: string[] }) {
   const pushed = useSubscription(FOR_YOU_LIVE, variables, liveKey, signedOut || !live);
   const key = JSON.stringify([variables, session.userId, session.version]);
   const asked = useQuery(FOR_YOU, variables, key, signedOut || live);
-  const { problem, loading, reload } = live ? pushed : asked;
+  // After a rating the shown list is the one before it until the server pushes the next
+  // (or, should that push have raced ahead of the rating's answer, for at most a few seconds).
+  const [pushedFor, setPushedFor] = useState(session.version);
+  useEffect(() => setPushedFor(session.version), [pushed.data]);
+  useEffect(() => {
+    const settle = window.setTimeout(() => setPushedFor(session.version), PUSH_WAIT_MS);
+    return () => window.clearTimeout(settle);
+  }, [session.version]);
+  const { problem, reload } = live ? pushed : asked;
+  const loading = live ? pushed.loading || pushedFor < session.version : asked.loading;
   const items = live
     ? (pushed.data?.recommendationsUpdated ?? [])
     : (asked.data?.viewer?.recommendations ?? []);
