@@ -5,9 +5,11 @@ and rate limits, and nothing left behind by hundreds of vanished clients."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from recsys_gql.api.security import revoke
@@ -181,3 +183,23 @@ async def test_hundreds_of_vanished_clients_leave_nothing_behind(api: Server) ->
         await asyncio.sleep(0.1)
     assert after["subscribers"] == 0
     assert after["tasks"] <= before["tasks"], (before, after)
+
+
+async def test_the_server_pings_an_idle_connection(api_settings: Settings) -> None:
+    settings = api_settings.model_copy(update={"ws_keep_alive_seconds": 0.2})
+    with running(settings) as server:
+        _, token = sign_up(server)
+        async with signed_in(server.url, token) as live:
+            async with asyncio.timeout(5):
+                message = json.loads(await live.ws.recv())
+            assert message == {"type": "ping"}
+            await live.send({"type": "pong"})
+            await live.subscribe("1")  # still usable
+            assert ids(await live.receive())
+
+
+def test_a_subscription_over_http_is_refused_clearly(api: Server) -> None:
+    response = httpx.post(
+        f"{api.url}/graphql", json={"query": "subscription { recommendationsUpdated { score } }"}
+    )
+    assert 400 <= response.status_code < 500, response.text
