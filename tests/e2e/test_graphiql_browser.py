@@ -104,7 +104,7 @@ def test_graphiql_runs_the_live_subscription(api: Server, chromium: Browser) -> 
     """The subscription from GraphiQL: the token from the Headers editor goes in
     ``connection_init``, the first list shows, and a rating made elsewhere replaces it."""
     import json
-    from urllib.parse import urlencode
+    from urllib.parse import quote, urlencode
 
     from playwright.sync_api import expect
 
@@ -122,7 +122,8 @@ def test_graphiql_runs_the_live_subscription(api: Server, chromium: Browser) -> 
         page = context.new_page()
         page.on("websocket", lambda socket: sockets.append(socket.url))
         headers = json.dumps({"Authorization": f"Bearer {token}"})
-        page.goto(f"{api.url}/graphql?{urlencode({'q': SUBSCRIPTION, 'headers': headers})}")
+        parameters = urlencode({"q": SUBSCRIPTION, "headers": headers}, quote_via=quote)
+        page.goto(f"{api.url}/graphql?{parameters}")  # the page decodes %20, not +
         editor = page.locator(".graphiql-query-editor .CodeMirror").first
         editor.wait_for(state="visible", timeout=TIMEOUT_MS)
         expect(editor).to_contain_text("recommendationsUpdated")

@@ -7,7 +7,7 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import { type Client, createClient } from "graphql-ws";
-import { OFFLINE_MESSAGE, type Problem, tokenStore } from "./client";
+import { OFFLINE_MESSAGE, type Problem, rateLimited, tokenStore } from "./client";
 
 export interface LiveSink<T> {
   next(data: T): void;
@@ -27,7 +27,12 @@ const FORBIDDEN = 4403;
 
 function describe(error: unknown): Problem {
   if (Array.isArray(error)) {
-    const first = error[0] as { message?: string; extensions?: { code?: string } } | undefined;
+    const first = error[0] as
+      | { message?: string; extensions?: { code?: string; retryAfter?: number } }
+      | undefined;
+    if (first?.extensions?.code === "RATE_LIMITED") {
+      return rateLimited(Math.max(1, Math.ceil(first.extensions.retryAfter ?? 60)));
+    }
     return { kind: "refused", message: first?.message ?? "The server refused the live update." };
   }
   const code = (error as { code?: number } | null)?.code;
