@@ -202,4 +202,7 @@ def test_a_subscription_over_http_is_refused_clearly(api: Server) -> None:
     response = httpx.post(
         f"{api.url}/graphql", json={"query": "subscription { recommendationsUpdated { score } }"}
     )
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "SUBSCRIPTION_NEEDS_WEBSOCKET"
+    assert "WebSocket" in error["message"]

@@ -21,6 +21,11 @@ from recsys_gql.api.live.transport import close_revoked
 from recsys_gql.api.types import Recommendation
 from recsys_gql.errors import RecsysError
 
+NEEDS_WEBSOCKET = (
+    "subscribe over a WebSocket at /graphql (graphql-transport-ws) with "
+    '{"Authorization": "Bearer <token>"} in connection_init'
+)
+
 
 class NeedsWebSocket(RecsysError):
     """Subscriptions run over a WebSocket (graphql-transport-ws), not HTTP."""
@@ -35,10 +40,7 @@ async def recommendation_updates(
     context = info.context
     websocket = context.request
     if not isinstance(websocket, WebSocket) or context.viewer_id is None:
-        raise NeedsWebSocket(
-            "subscribe over a WebSocket at /graphql (graphql-transport-ws) with "
-            '{"Authorization": "Bearer <token>"} in connection_init'
-        )
+        raise NeedsWebSocket(NEEDS_WEBSOCKET)
     viewer = context.viewer_id
     limit = context.settings.max_subscriptions_per_user
     with context.user_changes.watch(viewer, limit) as watch:
