@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             "RECSYS_GQL_PRELOAD_SEARCH_MODEL": "false",
             "RECSYS_GQL_ACCESS_LOG": "false",
         }
+        # the harness reads this from our own environment to know what "started" means
+        os.environ["RECSYS_GQL_PRELOAD_SEARCH_MODEL"] = "false"
         logs = Path(stack.enter_context(_tempdir()))
         a = stack.enter_context(running_server(env, logs / "a.log", 1))
         b = stack.enter_context(running_server(env, logs / "b.log", 1))

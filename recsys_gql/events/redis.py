@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from contextlib import suppress
 
 from redis.asyncio import Redis
@@ -40,12 +41,17 @@ class RedisUserChanges(LocalUserChanges):
     def __init__(self, url: str, channel: str) -> None:
         super().__init__()
         self.channel = channel
+        self.listener_name = f"{channel}-listener-{uuid.uuid4().hex[:8]}"
+        """The listener connection's name in Redis' ``CLIENT LIST``."""
         self._publisher = Redis.from_url(
             url, socket_connect_timeout=PUBLISH_TIMEOUT, socket_timeout=PUBLISH_TIMEOUT
         )
         # the listener blocks on its socket between messages: no read timeout
         self._listener_client = Redis.from_url(
-            url, socket_connect_timeout=PUBLISH_TIMEOUT, health_check_interval=30
+            url,
+            socket_connect_timeout=PUBLISH_TIMEOUT,
+            health_check_interval=30,
+            client_name=self.listener_name,
         )
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
