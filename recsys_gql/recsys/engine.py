@@ -34,7 +34,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from recsys_gql.artifacts import ArtifactDir, Manifest
-from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
+from recsys_gql.errors import ArtifactError, InvalidParameter, UnknownMovie
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.arm import AnyArm, Catalog, History
 from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
@@ -143,20 +143,20 @@ class ArmStatus:
 
 def _check_n(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise InvalidArgument("n", f"must be an integer from 1 to {MAX_N}")
+        raise InvalidParameter("n", f"must be an integer from 1 to {MAX_N}")
     if not 1 <= int(n) <= MAX_N:
-        raise InvalidArgument("n", f"must be from 1 to {MAX_N}, got {n}")
+        raise InvalidParameter("n", f"must be from 1 to {MAX_N}, got {n}")
     return int(n)
 
 
 def check_query(text: object) -> str:
     """A search query as it is encoded (without surrounding blanks); raises
-    :class:`InvalidArgument` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
+    :class:`InvalidParameter` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidArgument("query", "must not be empty")
+        raise InvalidParameter("text", "must not be empty")
     if len(text) > MAX_QUERY_CHARS:
-        raise InvalidArgument(
-            "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
+        raise InvalidParameter(
+            "text", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
         )
     return text.strip()
 
@@ -282,18 +282,18 @@ class Engine:
             for genre in genres:
                 column = self._genre_lookup.get(str(genre).strip().casefold())
                 if column is None:
-                    raise InvalidArgument(
+                    raise InvalidParameter(
                         "genres", f"unknown genre {genre!r}; known: {', '.join(self.genre_names)}"
                     )
                 columns.append(column)
             mask &= self.movie_genres[:, columns].any(axis=1)
         if year_range is not None:
             low, high = year_range
-            for name, bound in (("yearFrom", low), ("yearTo", high)):
+            for name, bound in (("year_from", low), ("year_to", high)):
                 if bound is not None and (isinstance(bound, bool) or not 1800 <= bound <= 2200):
-                    raise InvalidArgument(name, f"must be a year from 1800 to 2200, got {bound}")
+                    raise InvalidParameter(name, f"must be a year from 1800 to 2200, got {bound}")
             if low is not None and high is not None and low > high:
-                raise InvalidArgument("yearFrom", f"{low} is after yearTo {high}")
+                raise InvalidParameter("year_from", f"{low} is after the last year {high}")
             known = self.movie_years > 0
             if low is not None:
                 mask &= known & (self.movie_years >= low)
@@ -342,7 +342,7 @@ class Engine:
         if alpha is not None and (
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
         ):
-            raise InvalidArgument("alpha", f"must be a finite number from 0 to 1, got {alpha}")
+            raise InvalidParameter("alpha", f"must be a finite number from 0 to 1, got {alpha}")
         user = self.history(user_id, ratings)
         mask = self.candidate_mask(genres, year_range)
         if exclude_rated and user.size:

@@ -5,7 +5,8 @@
 - :mod:`.transport`: Strawberry's protocol handler plus a keep-alive that also closes a
   connection whose token was revoked (4403);
 - :mod:`.updates`: the viewer's recommendations, again each time the user changes;
-- :mod:`.subscription`: the GraphQL ``Subscription`` type (thin resolvers).
+- the GraphQL ``Subscription`` type (thin resolvers) lives beside the other resolvers, in
+  :mod:`recsys_gql.api.subscriptions`.
 
 The changes come from the "user changed" bus (:mod:`recsys_gql.events`). See
 docs/subscriptions.md.

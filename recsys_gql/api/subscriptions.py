@@ -1,4 +1,9 @@
-"""The ``Subscription`` root type: thin resolvers over :mod:`.updates`."""
+"""Subscription resolvers (thin): the viewer's recommendations, live.
+
+The updates themselves (when to recompute, the viewer's token, the per-user cap) come from
+:mod:`recsys_gql.api.live.updates` as engine results; here they become GraphQL types, as
+``Query.recommendations`` makes them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import strawberry
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.live.updates import recommendation_updates
-from recsys_gql.api.types import W_RECOMMENDATIONS, Recommendation
+from recsys_gql.api.selection import asks_for
+from recsys_gql.api.types import Recommendation
+from recsys_gql.api.weights import W_RECOMMENDATIONS
 
 
 @strawberry.type
@@ -29,5 +36,12 @@ class Subscription:
         alpha: float | None = None,
         genres: list[str] | None = None,
     ) -> AsyncIterator[list[Recommendation]]:
-        async for recommendations in recommendation_updates(info, first, alpha, genres):
-            yield recommendations
+        updates = recommendation_updates(
+            info.context,
+            first=first,
+            alpha=alpha,
+            genres=genres,
+            explain=asks_for(info, "explanation"),
+        )
+        async for recs in updates:
+            yield [Recommendation.from_engine(info, rec) for rec in recs]
