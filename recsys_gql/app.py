@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from starlette.applications import Starlette
@@ -23,7 +24,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from recsys_gql.api.limiter import RequestLimiter
 from recsys_gql.api.request_work import Turnstile
@@ -33,6 +35,7 @@ from recsys_gql.api.view import RecsysGraphQL
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
+from recsys_gql.events import UserChanges, open_user_changes
 from recsys_gql.graphiql import assets_route
 from recsys_gql.metrics import multiprocess as metrics_multiprocess
 from recsys_gql.metrics.exposition import metrics_endpoint
@@ -72,6 +75,7 @@ class State(TypedDict):
     settings: Settings
     rating_writer: RatingWriter
     turnstile: Turnstile
+    user_changes: UserChanges
 
 
 YOUNG_GC_THRESHOLD = 20_000
@@ -161,8 +165,10 @@ def create_app(
         stop_counting_errors = count_database_errors(database.engine.sync_engine)
         rating_writer = RatingWriter(database, on_commit=rating_commit)
         reloader: Reloader | None = None
+        user_changes = open_user_changes(settings)
         loop = asyncio.get_running_loop()
         try:
+            await user_changes.start()
             reloader = Reloader(
                 settings, database, await open_run(engine, database, settings),
                 _engine_wrapper(tracing),
@@ -189,6 +195,7 @@ def create_app(
                 "settings": settings,
                 "rating_writer": rating_writer,
                 "turnstile": Turnstile(),
+                "user_changes": user_changes,
             }
         finally:
             if warm_up is not None and not warm_up.done():
@@ -196,6 +203,7 @@ def create_app(
                 with suppress(asyncio.CancelledError):
                     await warm_up
             await rate_limiter.close()
+            await user_changes.close()
             await rating_writer.close()
             if reloader is not None:
                 await reloader.close(loop)
@@ -221,6 +229,10 @@ def create_app(
         ),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allowed_origins=settings.cors_allow_origins,
     )
 
     async def healthz(_: Request) -> Response:
@@ -257,6 +269,10 @@ def create_app(
                     "size": memo.size,
                 },
                 "search": served.search_batcher.stats.as_dict(),
+                "live": {
+                    "subscribers": state.user_changes.subscribers,
+                    "tasks": len(asyncio.all_tasks()),
+                },
             }
         )
 
@@ -264,6 +280,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
     ]
     if settings.metrics_on_public_port:  # docs/operations.md: off in production by default
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

@@ -173,6 +173,25 @@ class Settings(BaseSettings):
     """Addresses or networks (comma-separated or a JSON list) whose ``X-Forwarded-For`` names
     the client; from any other peer the header is ignored."""
 
+    # --- live updates: subscriptions over WebSocket (docs/subscriptions.md) -----------------
+
+    live_updates_redis: str | None = None
+    """Redis URL the replicas announce users' changes on (pub/sub); default: the rate-limit
+    storage when that is ``redis://``, else changes stay in this process."""
+
+    max_subscriptions_per_user: int = Field(default=5, ge=1, le=1000)
+    """Most live subscriptions one user may hold open in one server process."""
+
+    max_subscriptions_per_connection: int = Field(default=5, ge=1, le=1000)
+    """Most operations one WebSocket connection may run at once."""
+
+    ws_keep_alive_seconds: float = Field(default=15.0, gt=0, le=3600)
+    """How often the server pings an idle WebSocket client (graphql-transport-ws ``ping``)
+    and checks that its token is still live (a revoked one is closed with 4403)."""
+
+    ws_connection_init_seconds: float = Field(default=10.0, gt=0, le=600)
+    """How long a new WebSocket may wait before sending ``connection_init`` (then 4408)."""
+
     # --- operations: logs and tracing (docs/operations.md) ---------------------------------
 
     access_log: bool = True

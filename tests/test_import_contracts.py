@@ -1,8 +1,8 @@
 """The import contracts of pyproject.toml ([tool.importlinter]) hold: the engine imports nothing
 of the API or the database, the database nothing of the API, only the CLI imports training,
-services and the context import no GraphQL type, the engine and the database import no
-metrics, and no two packages or modules of recsys_gql import each other in a circle, at any
-depth."""
+services and the context import no GraphQL type, the user-changed bus imports nothing of the
+API, the engine and the database import no metrics, and no two packages or modules of
+recsys_gql import each other in a circle, at any depth."""
 
 from __future__ import annotations
 

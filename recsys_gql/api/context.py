@@ -24,6 +24,7 @@ from recsys_gql.api.search_batcher import SearchBatcher
 from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
+from recsys_gql.events import LocalUserChanges, UserChanges
 from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
@@ -62,6 +63,11 @@ class Context:
     """The operation's estimated cost, set by the ``QueryCost`` extension before execution."""
     rate_limit: Verdict | None = None
     """What ``Throttling`` charged this operation (``None``: not throttled)."""
+    user_changes: UserChanges = field(default_factory=LocalUserChanges)
+    """The app's "user changed" bus: writes call ``publish_user_changed(user_id)`` on it
+    after their commit; live subscriptions watch it (:mod:`recsys_gql.events`)."""
+    connection_params: dict[str, object] | None = None
+    """A WebSocket's ``connection_init`` payload (Strawberry sets it; ``None`` over HTTP)."""
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

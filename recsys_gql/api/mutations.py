@@ -36,6 +36,7 @@ class Mutation:
                 engine=context.engine,
                 writer=context.rating_writer,
                 loaders=context.loaders,
+                changes=context.user_changes,
                 viewer_id=context.viewer_id,
                 auth_problem=context.auth_problem,
                 user_id=input.user_id,

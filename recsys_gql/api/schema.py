@@ -19,9 +19,11 @@ from recsys_gql.api.extensions.operation_metrics import OperationMetrics
 from recsys_gql.api.extensions.parser_cache import ParserCacheKeepingErrors
 from recsys_gql.api.extensions.query_cost import QueryCost
 from recsys_gql.api.extensions.throttling import Throttling
+from recsys_gql.api.extensions.websocket_operations import WebSocketOperations
 from recsys_gql.api.limiter import RequestLimiter
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
+from recsys_gql.api.subscriptions import Subscription
 from recsys_gql.settings import Settings
 
 
@@ -62,6 +64,7 @@ def build_schema(
     schema = RecsysSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=schema_config(settings),
         execution_context_class=AcyclicExecutionContext,
         extensions=[
@@ -73,6 +76,7 @@ def build_schema(
             lambda: QueryCost(pricing[0], settings.max_query_cost),
             *throttling,
             OperationMetrics,  # after throttling: records its verdict and the cost
+            WebSocketOperations,  # after the refusals it enforces for subscriptions
             *tracing,
         ],
     )

@@ -32,6 +32,7 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
 from recsys_gql.errors import InvalidRating, NotAuthenticated, NotPermitted, UnknownMovie
+from recsys_gql.events import UserChanges
 from recsys_gql.metrics.hooks import timed_engine_call
 from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
 from recsys_gql.recsys.memo import RecommendationMemo
@@ -177,16 +178,19 @@ async def rate_movie(
     engine: Engine,
     writer: RatingWriter,
     loaders: Loaders,
+    changes: UserChanges,
     viewer_id: int | None,
     auth_problem: str | None,
     user_id: int,
     movie_id: int,
     rating: float,
 ) -> models.RatingRecord:
-    """Check the viewer may write for ``user_id``, validate, then upsert in one short write
-    transaction. Raises :class:`~recsys_gql.errors.NotAuthenticated`,
-    :class:`~recsys_gql.errors.NotPermitted`, :class:`~recsys_gql.errors.InvalidRating` or
-    :class:`~recsys_gql.errors.UnknownMovie`, and then nothing was written."""
+    """Check the viewer may write for ``user_id``, validate, upsert in one short write
+    transaction, then announce the change on ``changes`` (live subscriptions, on every
+    replica, recompute the user's recommendations). Raises
+    :class:`~recsys_gql.errors.NotAuthenticated`, :class:`~recsys_gql.errors.NotPermitted`,
+    :class:`~recsys_gql.errors.InvalidRating` or :class:`~recsys_gql.errors.UnknownMovie`,
+    and then nothing was written."""
     if viewer_id is None:
         raise NotAuthenticated(auth_problem or "rateMovie needs `Authorization: Bearer <token>`")
     if viewer_id != user_id:
@@ -197,6 +201,7 @@ async def rate_movie(
     row = await writer.upsert(user_id, movie_id, rating, datetime.now(UTC))
     loaders.forget_user(user_id)
     loaders.forget_movie_stats(movie_id)
+    await changes.publish_user_changed(user_id)  # after the commit: subscribers read it
     return row
 
 

@@ -1,6 +1,6 @@
 """The ``/graphql`` endpoint: Strawberry's ASGI view with the typed context built per
-request, JSON bodies decoded strictly, bad input answered with 4xx, and GraphiQL served from
-the app itself."""
+request, JSON bodies decoded strictly, bad input answered with 4xx, GraphiQL served from
+the app itself, and subscriptions over WebSocket for a signed-in viewer."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from strawberry.http import GraphQLHTTPResponse
 from recsys_gql.api.context import Context
 from recsys_gql.api.http_status import error_status
 from recsys_gql.api.json_body import decode_request_json
+from recsys_gql.api.live.connection import connect_viewer
+from recsys_gql.api.live.transport import LiveTransportHandler
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.security import Viewer, identify
@@ -59,11 +61,15 @@ def request_context(
             state.get("deadline", time.monotonic() + settings.request_timeout_seconds),
             state["turnstile"],
         ),
+        user_changes=state["user_changes"],
     )
 
 
 class RecsysGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the typed context built per request."""
+    """Strawberry's ASGI app with the typed context built per request, and subscriptions over
+    graphql-transport-ws for a signed-in viewer (:mod:`recsys_gql.api.live`)."""
+
+    graphql_transport_ws_handler_class = LiveTransportHandler
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -92,6 +98,9 @@ class RecsysGraphQL(GraphQL[Context, None]):
                 status_code=exc.status_code,
             )
         await response(scope, receive, send)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object]:
+        return await connect_viewer(context)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)

@@ -64,6 +64,11 @@ AUTH_HINT = """\
 #
 #     {"Authorization": "Bearer <token>"}
 #
+# Subscriptions run over a WebSocket, with those headers as the payload of
+# connection_init (a token is required), e.g.
+#
+#     subscription { recommendationsUpdated(first: 5) { movie { title } } }
+#
 # Try it on this server:
 #
 #     { movie(id: 1) { title genres } }

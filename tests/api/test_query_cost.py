@@ -216,7 +216,10 @@ def web_operations() -> dict[str, str]:
     text = (REPO / "recsys_gql" / "web" / "src" / "operations.ts").read_text(encoding="utf-8")
     documents = re.findall(r"graphql\(`(.*?)`\)", text, flags=re.DOTALL)
     assert len(documents) >= 8
-    return {re.search(r"(?:query|mutation)\s+(\w+)", d).group(1): d for d in documents}  # type: ignore[union-attr]
+    return {
+        re.search(r"(?:query|mutation|subscription)\s+(\w+)", d).group(1): d  # type: ignore[union-attr]
+        for d in documents
+    }
 
 
 def page_size(name: str) -> int:
@@ -231,7 +234,8 @@ def client_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path in sorted((REPO / "examples").glob("*.graphql")):
         yield f"examples/{path.name}", path.read_text(encoding="utf-8"), {}
     for name, document in web_operations().items():
-        variables = {"first": page_size("FOR_YOU_COUNT")} if name == "ForYou" else {}
+        for_you = name in ("ForYou", "ForYouLive")
+        variables = {"first": page_size("FOR_YOU_COUNT")} if for_you else {}
         yield f"web page {name}", document, variables
     yield "GraphiQL's introspection", get_introspection_query(), {}
     examples = re.findall(r"^#\s+(\{ .*\})\s*$", AUTH_HINT, flags=re.MULTILINE)

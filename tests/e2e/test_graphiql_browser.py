@@ -92,3 +92,50 @@ def test_graphiql_runs_a_query_with_no_outside_request(api: Server, chromium: Br
     assert failed == [], failed
     assert page_errors == [], page_errors
     assert console_errors == [], console_errors
+
+
+SUBSCRIPTION = "subscription { recommendationsUpdated(first: 3) { movie { id title } } }"
+RATE = """mutation ($u: Int!, $m: Int!) { rateMovie(input: {userId: $u, movieId: $m, rating: 5})
+  { __typename } }"""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_graphiql_runs_the_live_subscription(api: Server, chromium: Browser) -> None:
+    """The subscription from GraphiQL: the token from the Headers editor goes in
+    ``connection_init``, the first list shows, and a rating made elsewhere replaces it."""
+    import json
+    from urllib.parse import quote, urlencode
+
+    from playwright.sync_api import expect
+
+    from tests.api.conftest import sign_up
+
+    require_assets()
+    user, token = sign_up(api)
+    first = api.graphql(
+        "query ($u: Int!) { recommendations(userId: $u, first: 3) { movie { id title } } }",
+        {"u": user},
+    )["data"]["recommendations"]
+    sockets: list[str] = []
+    context = chromium.new_context(viewport={"width": 1440, "height": 900}, service_workers="block")
+    try:
+        page = context.new_page()
+        page.on("websocket", lambda socket: sockets.append(socket.url))
+        headers = json.dumps({"Authorization": f"Bearer {token}"})
+        parameters = urlencode({"q": SUBSCRIPTION, "headers": headers}, quote_via=quote)
+        page.goto(f"{api.url}/graphql?{parameters}")  # the page decodes %20, not +
+        editor = page.locator(".graphiql-query-editor .CodeMirror").first
+        editor.wait_for(state="visible", timeout=TIMEOUT_MS)
+        expect(editor).to_contain_text("recommendationsUpdated")
+        page.locator("button.graphiql-execute-button").click()
+        result = page.locator(".graphiql-response .result-window")
+        expect(result).to_contain_text(first[0]["movie"]["title"], timeout=TIMEOUT_MS)
+        top = first[0]["movie"]["id"]
+        saved = api.graphql(RATE, {"u": user, "m": top}, token=token)
+        assert saved["data"]["rateMovie"]["__typename"] == "RatingSaved"
+        expect(result).not_to_contain_text(f'"id": {top},', timeout=TIMEOUT_MS)
+        expect(result).to_contain_text("recommendationsUpdated")
+    finally:
+        context.close()
+    assert [urlsplit(url).scheme for url in sockets] == ["ws"]
+    assert all(urlsplit(url).path == "/graphql" for url in sockets)

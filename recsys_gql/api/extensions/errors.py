@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionResult, StreamExecutionResult
 
 from recsys_gql.api.request_facts import note_operation
 from recsys_gql.errors import InvalidArgument, InvalidParameter, RecsysError
@@ -75,16 +76,27 @@ class ErrorCodes(SchemaExtension):
     operation and its error codes on the request (:mod:`recsys_gql.api.request_facts`)."""
 
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
         result = self.execution_context.result
         codes: list[str] = []
-        if result is not None and result.errors:
+        if result is not None and result.errors and not self._streamed:
             coded = [_coded(e) for e in result.errors]  # logs the unexpected, tracebacks and all
             for error in result.errors:
                 _drop_traceback(error)
             result.errors = coded
             codes = [str((error.extensions or {}).get("code")) for error in coded]
         note_operation(self.execution_context, codes)  # for the access log and metrics
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """The same for each result a subscription sends, before it is sent."""
+        self._streamed = True
+        if isinstance(result, ExecutionResult) and result.errors:
+            coded = [_coded(e) for e in result.errors]
+            for error in result.errors:
+                _drop_traceback(error)
+            result.errors = coded
+        yield
 
 
 def _drop_traceback(error: GraphQLError) -> None:

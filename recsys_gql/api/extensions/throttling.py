@@ -24,7 +24,9 @@ oldest hit in the window expires, as in the IETF ``RateLimit-Reset`` draft),
 "retryAfter": <seconds>, "cost": <what it would have spent>}``. The error has no
 ``original_error``, so :class:`~recsys_gql.api.extensions.errors.ErrorCodes` keeps its code.
 When the limiter's storage is down and it fails closed, the answer is HTTP 503 with the code
-``RATE_LIMIT_UNAVAILABLE``.
+``RATE_LIMIT_UNAVAILABLE``. A subscription over a WebSocket is charged the same when it
+starts, with no status or headers to set; its refusal is what the client receives
+(:mod:`~recsys_gql.api.extensions.websocket_operations`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from graphql.error import GraphQLError
 from graphql.utilities import get_operation_ast
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
@@ -154,15 +157,17 @@ class Throttling(SchemaExtension):
             execution.result is None
             and isinstance(context, Throttled)
             and isinstance(context.request, HTTPConnection)
-            and isinstance(context.response, Response)
+            and isinstance(context.response, Response | WebSocket)
             and execution.graphql_document is not None
         ):
-            refusal = await self._check(context, context.response)
+            # over a WebSocket (a subscription) the same charge, with no headers to set
+            response = context.response if isinstance(context.response, Response) else None
+            refusal = await self._check(context, response)
             if refusal is not None:
                 execution.result = refusal  # Strawberry skips execution: no resolver runs
         yield
 
-    async def _check(self, context: Throttled, response: Response) -> ExecutionResult | None:
+    async def _check(self, context: Throttled, response: Response | None) -> ExecutionResult | None:
         execution = self.execution_context
         limiter = self.limiter
         assert execution.graphql_document is not None
@@ -179,17 +184,20 @@ class Throttling(SchemaExtension):
         if verdict is None:
             if limiter.fail_open:
                 return None
-            response.status_code = 503
+            if response is not None:
+                response.status_code = 503
             return _refusal(
                 "Rate limiting is unavailable; try again shortly.",
                 {"code": RATE_LIMIT_UNAVAILABLE},
             )
         context.rate_limit = verdict
-        _set_headers(response, verdict)
+        if response is not None:
+            _set_headers(response, verdict)
         if verdict.allowed:
             return None
-        response.status_code = 429
-        response.headers["Retry-After"] = str(verdict.reset_after)
+        if response is not None:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(verdict.reset_after)
         noun = bucket.value + ("s" if cost != 1 else "")
         if cost > verdict.limit:
             message = (

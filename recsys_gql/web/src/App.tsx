@@ -6,11 +6,12 @@ import { ForYou } from "./components/ForYou";
 import { MovieDetail } from "./components/MovieDetail";
 import { Popular } from "./components/Popular";
 import { Search } from "./components/Search";
-import { ApiContext } from "./hooks";
+import { ApiContext, LiveContext } from "./hooks";
+import type { Live } from "./live";
 import { RATE, SIGN_UP, VIEWER } from "./operations";
 import { SessionContext, type RateOutcome, type Session } from "./session";
 
-export function App({ api }: { api: Api }) {
+export function App({ api, live = null }: { api: Api; live?: Live | null }) {
   const [token, setToken] = useState<string | null>(() => tokenStore.get());
   const [userId, setUserId] = useState<number | null>(null);
   const [ratings, setRatings] = useState<ReadonlyMap<number, number>>(new Map());
@@ -119,6 +120,7 @@ export function App({ api }: { api: Api }) {
 
   return (
     <ApiContext.Provider value={api}>
+      <LiveContext.Provider value={live}>
       <SessionContext.Provider value={session}>
         <a class="skip" href="#main">
           Skip to content
@@ -150,6 +152,7 @@ export function App({ api }: { api: Api }) {
           Built on the public GraphQL API — explore it at <a href="graphql">/graphql</a>.
         </footer>
       </SessionContext.Provider>
+      </LiveContext.Provider>
     </ApiContext.Provider>
   );
 }

@@ -71,6 +71,15 @@ function seconds(value: unknown): number | undefined {
   return typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.ceil(n) : undefined;
 }
 
+/** A refusal by the rate limit, waiting `wait` seconds. */
+export function rateLimited(wait: number): Problem {
+  return {
+    kind: "rate-limited",
+    retryAfter: wait,
+    message: `Too many requests for now: the server asks to wait ${wait} s before retrying.`,
+  };
+}
+
 /** What went wrong, in words a person can act on. */
 export function describeError(error: unknown): Problem {
   if (!(error instanceof ClientError)) {
@@ -79,13 +88,9 @@ export function describeError(error: unknown): Problem {
   const { errors = [], status, headers } = error.response;
   const limited = errors.find((e) => e.extensions?.code === "RATE_LIMITED");
   if (limited || status === 429) {
-    const wait =
-      seconds(limited?.extensions?.retryAfter) ?? seconds(headers?.get("Retry-After")) ?? 60;
-    return {
-      kind: "rate-limited",
-      retryAfter: wait,
-      message: `Too many requests for now: the server asks to wait ${wait} s before retrying.`,
-    };
+    return rateLimited(
+      seconds(limited?.extensions?.retryAfter) ?? seconds(headers?.get("Retry-After")) ?? 60,
+    );
   }
   const first = errors[0];
   if (first?.extensions?.code === "TIMEOUT") {

@@ -3,8 +3,16 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { createContext } from "preact";
 import { useContext, useEffect, useState } from "preact/hooks";
 import type { Api, Problem } from "./client";
+import type { Live } from "./live";
 
 export const ApiContext = createContext<Api | null>(null);
+
+/** The live (WebSocket) client; null where the page has none (then views ask over HTTP). */
+export const LiveContext = createContext<Live | null>(null);
+
+export function useLive(): Live | null {
+  return useContext(LiveContext);
+}
 
 export function useApi(): Api {
   const api = useContext(ApiContext);
@@ -54,6 +62,44 @@ export function useQuery<T, V extends object>(
     };
     // `key` stands for `variables`: callers build it from exactly the values they pass.
   }, [api, document, wanted, pause]);
+
+  return { data, problem, loading, reload: () => setAttempt((n) => n + 1) };
+}
+
+/**
+ * Subscribe to `document` with `variables` while `key` is unchanged (a new key resubscribes;
+ * `pause` or no live client: nothing). Each pushed result replaces the data; `loading` is
+ * true until the first result for the current key.
+ */
+export function useSubscription<T, V extends object>(
+  document: TypedDocumentNode<T, V>,
+  variables: V,
+  key: string,
+  pause = false,
+): QueryState<T> {
+  const live = useLive();
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [problem, setProblem] = useState<Problem | undefined>(undefined);
+  const [attempt, setAttempt] = useState(0);
+  const wanted = `${attempt}:${key}`;
+  const [settled, setSettled] = useState<string | null>(null);
+  const loading = !pause && live !== null && settled !== wanted;
+
+  useEffect(() => {
+    if (pause || live === null) return;
+    return live.subscribe(document, variables, {
+      next: (value) => {
+        setProblem(undefined);
+        setData(value);
+        setSettled(wanted);
+      },
+      problem: (value) => {
+        setProblem(value);
+        setSettled(wanted);
+      },
+    });
+    // `key` stands for `variables`, as in useQuery.
+  }, [live, document, wanted, pause]);
 
   return { data, problem, loading, reload: () => setAttempt((n) => n + 1) };
 }

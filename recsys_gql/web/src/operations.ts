@@ -38,6 +38,19 @@ export const FOR_YOU = graphql(`
   }
 `);
 
+/** "For you" kept current by the server: a new list after each of the viewer's ratings. */
+export const FOR_YOU_LIVE = graphql(`
+  subscription ForYouLive($first: Int!, $alpha: Float, $genres: [String!]) {
+    recommendationsUpdated(first: $first, alpha: $alpha, genres: $genres) {
+      score
+      collabScore
+      contentScore
+      movie { id title year genres averageRating }
+      explanation { summary because { id title } }
+    }
+  }
+`);
+
 export const TITLE_SEARCH = graphql(`
   query TitleSearch($search: String!, $genres: [String!], $after: String) {
     movies(search: $search, genres: $genres, first: 20, after: $after) {

@@ -1,15 +1,20 @@
 /**
- * "For you": the viewer's recommendations, asked again after every saved rating, with each
- * one's explanation and its two arm scores, an α slider and genre chips.
+ * "For you": the viewer's recommendations, with each one's explanation and its two arm
+ * scores, an α slider and genre chips. With a live client the list is a subscription the
+ * server updates after every rating (no polling, no new request); without one it is asked
+ * again over HTTP after every saved rating.
  */
 import { useEffect, useState } from "preact/hooks";
-import { useQuery } from "../hooks";
-import { FOR_YOU } from "../operations";
+import { useLive, useQuery, useSubscription } from "../hooks";
+import { FOR_YOU, FOR_YOU_LIVE } from "../operations";
 import { useSession } from "../session";
 import { ErrorNotice } from "./ErrorNotice";
 import { MovieCard } from "./MovieCard";
 
 export const FOR_YOU_COUNT = 12;
+
+/** How long "For you" shows "Updating…" after a rating at most, waiting for the push. */
+const PUSH_WAIT_MS = 5000;
 
 function percent(value: number): string {
   return `${Math.round(Math.max(0, Math.min(1, value)) * 100)}%`;
@@ -108,13 +113,27 @@ export function ForYou({ genres }: { genres: string[] }) {
     alpha,
     genres: picked.length ? picked : null,
   };
+  const live = useLive() !== null;
+  const signedOut = session.userId === null;
+  // Live, the server pushes each new list: the key does not change with a rating.
+  const liveKey = JSON.stringify([variables, session.userId]);
+  const pushed = useSubscription(FOR_YOU_LIVE, variables, liveKey, signedOut || !live);
   const key = JSON.stringify([variables, session.userId, session.version]);
-  const { data, problem, loading, reload } = useQuery(
-    FOR_YOU,
-    variables,
-    key,
-    session.userId === null,
-  );
+  const asked = useQuery(FOR_YOU, variables, key, signedOut || live);
+  // After a rating the shown list is the one before it until the server pushes the next
+  // (or, should that push have raced ahead of the rating's answer, for at most a few seconds).
+  const [pushedFor, setPushedFor] = useState(session.version);
+  useEffect(() => setPushedFor(session.version), [pushed.data]);
+  useEffect(() => {
+    const settle = window.setTimeout(() => setPushedFor(session.version), PUSH_WAIT_MS);
+    return () => window.clearTimeout(settle);
+  }, [session.version]);
+  const { problem, reload } = live ? pushed : asked;
+  const loading = live ? pushed.loading || pushedFor < session.version : asked.loading;
+  const items = live
+    ? (pushed.data?.recommendationsUpdated ?? [])
+    : (asked.data?.viewer?.recommendations ?? []);
+  const count = live ? session.ratings.size : (asked.data?.viewer?.ratingsCount ?? session.ratings.size);
   const toggle = (genre: string) => {
     const next = new Set(chosen);
     if (next.has(genre)) next.delete(genre);
@@ -130,8 +149,6 @@ export function ForYou({ genres }: { genres: string[] }) {
       </section>
     );
   }
-  const items = data?.viewer?.recommendations ?? [];
-  const count = data?.viewer?.ratingsCount ?? session.ratings.size;
   return (
     <section aria-labelledby="for-you-title" class="panel" aria-busy={loading}>
       <h2 id="for-you-title">For you</h2>
