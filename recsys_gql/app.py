@@ -270,7 +270,7 @@ def create_app(
                 },
                 "search": served.search_batcher.stats.as_dict(),
                 "live": {
-                    "subscribers": state.user_changes.subscribers,
+                    "subscribers": request.state.user_changes.subscribers,
                     "tasks": len(asyncio.all_tasks()),
                 },
             }
