@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from recsys_gql.api import services
+from recsys_gql.api import feedback, services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost
+from recsys_gql.api.feedback_types import W_FEEDBACK, MovieFeedbackPayload, feedback_payload
 from recsys_gql.api.types import (
     W_RATE_MOVIE,
     W_SIGN_UP,
@@ -32,3 +33,26 @@ class Mutation:
     )
     async def sign_up(self, info: Info) -> SignedUp:
         return await services.sign_up(info)
+
+    @strawberry.mutation(
+        description="Hide a movie from the viewer (bearer token): it never appears in their "
+        "recommendations, similar lists or search hits until unhidden. Idempotent.",
+        directives=[Cost(weight=W_FEEDBACK)],
+    )
+    async def hide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
+        c = info.context
+        result = await feedback.hide_movie(
+            c.database, c.engine.movies, c.viewer_id, c.auth_problem, movie_id
+        )
+        return feedback_payload(info, result)
+
+    @strawberry.mutation(
+        description="Show a movie the viewer hid again. Idempotent.",
+        directives=[Cost(weight=W_FEEDBACK)],
+    )
+    async def unhide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
+        c = info.context
+        result = await feedback.unhide_movie(
+            c.database, c.engine.movies, c.viewer_id, c.auth_problem, movie_id
+        )
+        return feedback_payload(info, result)

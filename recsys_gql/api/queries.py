@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
+from recsys_gql.api.feedback_types import DIVERSITY, EXCLUDE_MOVIE_IDS
 from recsys_gql.api.loaders import load
 from recsys_gql.api.types import (
     W_HEALTH,
@@ -27,6 +29,7 @@ from recsys_gql.api.types import (
     User,
     check_first,
 )
+from recsys_gql.recsys.filters import GenreMatch
 
 
 @strawberry.type
@@ -80,8 +83,21 @@ class Query:
         alpha: float | None = None,
         genres: list[str] | None = None,
         exclude_rated: bool = True,
+        genre_match: GenreMatch = GenreMatch.ANY,
+        exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
+        diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
-        return await services.recommendations(info, user_id, first, alpha, genres, exclude_rated)
+        return await services.recommendations(
+            info,
+            user_id,
+            first,
+            alpha,
+            genres,
+            exclude_rated,
+            genre_match=genre_match,
+            exclude_movie_ids=exclude_movie_ids,
+            diversity=diversity,
+        )
 
     @strawberry.field(
         description="Movies closest to a movie in embedding space.",

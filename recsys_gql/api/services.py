@@ -5,6 +5,7 @@ returning GraphQL types. No SQL or numpy here either: that lives in ``recsys_gql
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from strawberry.types.nodes import SelectedField, Selection
 
+from recsys_gql.api import feedback
 from recsys_gql.api.context import Info
 from recsys_gql.api.loaders import load
 from recsys_gql.api.security import new_token, token_digest
@@ -42,7 +44,9 @@ from recsys_gql.api.types import (
 from recsys_gql.api.types import Movie as MovieType
 from recsys_gql.db import repository as repo
 from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
 from recsys_gql.recsys.engine import MAX_N, ScoredMovie
+from recsys_gql.recsys.filters import GenreMatch
 
 
 def asks_for(info: Info, name: str) -> bool:
@@ -68,21 +72,33 @@ async def recommendations(
     alpha: float | None,
     genres: list[str] | None,
     exclude_rated: bool,
+    *,
+    genre_match: GenreMatch = GenreMatch.ANY,
+    exclude_movie_ids: Sequence[int] | None = None,
+    diversity: float | None = None,
 ) -> list[Recommendation]:
-    """The engine's recommendations from the user's ratings as committed right now."""
+    """The engine's recommendations from the user's ratings and hidden movies as committed
+    right now, without the movies the request excludes, re-ranked for ``diversity``."""
     if not 1 <= first <= MAX_N:
         raise InvalidArgument("first", f"must be from 1 to {MAX_N}, got {first}")
+    excluded = feedback.check_excluded(exclude_movie_ids)
+    spread = DEFAULT_DIVERSITY if diversity is None else diversity
     engine = info.context.engine
     explain = asks_for(info, "explanation")
     memo = info.context.recommendation_memo
-    key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
+    key = memo.key(
+        user_id, first, alpha, genres, exclude_rated, explain, genre_match, excluded, spread
+    )
     # read before the ratings; not at all when the memo keeps nothing
     version = await info.context.database.reads.change_counter() if memo.size else None
     known = memo.get_unchanged(key, version)
     if known is not None:  # nothing committed since that answer's ratings were read
         return list(known)
-    ratings = await load(info.context.loaders.user_ratings, user_id)
-    known = memo.get(key, ratings, version)
+    ratings, hidden = await asyncio.gather(
+        load(info.context.loaders.user_ratings, user_id),
+        feedback.hidden_movies(info.context.database, user_id),
+    )
+    known = memo.get(key, ratings, version, hidden)
     if known is not None:
         return list(known)
     recs = await info.context.work.run(
@@ -97,18 +113,25 @@ async def recommendations(
         None,
         exclude_rated,
         explain,
+        genre_match=genre_match,
+        exclude=hidden | excluded,
+        diversity=spread,
     )
     result = [Recommendation.from_engine(info, rec) for rec in recs]
-    memo.put(key, ratings, result, version)  # immutable objects: safe to hand on
+    memo.put(key, ratings, result, version, hidden)  # immutable objects: safe to hand on
     return result
 
 
 async def similar(info: Info, movie_id: int, first: int) -> list[ScoredMovie]:
     """Nearest movies by embedding: read from the content graph on the event loop, or
-    searched in a thread (FAISS releases the GIL while it searches)."""
+    searched in a thread (FAISS releases the GIL while it searches). A signed-in viewer's
+    hidden movies are left out (more are asked for, so ``first`` remain)."""
     engine = info.context.engine
-    budget = info.context.settings.inline_engine_ms if engine.similar_from_graph(first) else 0.0
-    return await info.context.work.run(budget, 0.0, engine.similar, movie_id, first)
+    hidden = await feedback.hidden_movies(info.context.database, info.context.viewer_id)
+    wanted = feedback.widened(first, hidden, MAX_N)
+    budget = info.context.settings.inline_engine_ms if engine.similar_from_graph(wanted) else 0.0
+    hits = await info.context.work.run(budget, 0.0, engine.similar, movie_id, wanted)
+    return feedback.without_hidden(hits, hidden, first)
 
 
 async def search(info: Info, query: str, first: int) -> list[SearchHit]:
@@ -116,7 +139,9 @@ async def search(info: Info, query: str, first: int) -> list[SearchHit]:
     the queries that arrive at the same time (:mod:`recsys_gql.api.search_batcher`); nothing
     is queued once the request's deadline has passed."""
     info.context.work.check_deadline()
-    hits = await info.context.search_batcher.search(query, first)
+    hidden = await feedback.hidden_movies(info.context.database, info.context.viewer_id)
+    found = await info.context.search_batcher.search(query, feedback.widened(first, hidden, MAX_N))
+    hits = feedback.without_hidden(found, hidden, first)
     async with info.context.work.turn():  # a batch's answers complete one per loop turn
         return [SearchHit.from_hit(info, hit) for hit in hits]
 
