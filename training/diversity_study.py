@@ -23,18 +23,18 @@ import numpy.typing as npt
 
 from recsys_gql.recsys import features
 from recsys_gql.recsys.arm import AnyArm, History
-from recsys_gql.recsys.diversity import intra_list_diversity, mmr
+from recsys_gql.recsys.diversity import intra_list_diversity, mmr, pool_size
 from recsys_gql.recsys.ranker import Ranker, rank
 from training.evaluate import SplitData
 from training.metrics import per_user_metrics
 
 LEVELS = tuple(round(0.1 * k, 1) for k in range(11))
-POOL = 50
-"""Candidates per user that MMR chooses from (the engine's pool for a list of ten)."""
 TOP = 10
+POOL = pool_size(TOP, 1.0)
+"""Candidates per user that MMR chooses from: the engine's pool for a list of ten."""
 MAX_NDCG_LOSS = 0.02
-"""The default diversity is the highest level whose validation NDCG@10 is at most this share
-below diversity 0's (a product choice: 2% relevance for variety)."""
+"""The default diversity is the highest level up to which validation NDCG@10 stays at most this
+share below diversity 0's (a product choice: up to 2% relevance for variety)."""
 HIDE_AT_MOST = 2.0
 BETAS = (0.0, 0.1, 0.25, 0.5, 1.0)
 
@@ -85,11 +85,15 @@ def diversity_curve(
 
 
 def choose_default(curve: Sequence[dict[str, float]]) -> dict[str, Any]:
-    """The highest diversity within :data:`MAX_NDCG_LOSS` of diversity 0's NDCG@10, and why."""
+    """The highest diversity up to which every level stays within :data:`MAX_NDCG_LOSS` of
+    diversity 0's NDCG@10 (a level past a dip is not trusted), with the figures behind it."""
     base = curve[0]["ndcg_at_10"]
     floor = base * (1.0 - MAX_NDCG_LOSS)
-    within = [row for row in curve if row["ndcg_at_10"] >= floor]
-    best = max(within, key=lambda row: row["diversity"])
+    best = curve[0]
+    for row in curve[1:]:
+        if row["ndcg_at_10"] < floor:
+            break
+        best = row
     return {
         "diversity": best["diversity"],
         "max_ndcg_loss": MAX_NDCG_LOSS,
