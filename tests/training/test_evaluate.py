@@ -173,7 +173,7 @@ def test_evaluation_end_to_end_on_tiny_data(
         assert [row["diversity"] for row in curve] == [k / 10 for k in range(11)]
         assert curve[-1]["ild_at_10"] > curve[0]["ild_at_10"]  # MMR spreads the lists
     assert controls["diversity_default"]["diversity"] in [k / 10 for k in range(11)]
-    assert [row["beta"] for row in controls["hides"]][0] == 0.0
+    assert [row["beta"] for row in controls["hides"]] == [0.0, 0.1, 0.25, 0.5, 1.0]
 
     write_report(results, tmp_path / "reports")
     text = (tmp_path / "reports" / "evaluation.md").read_text()
