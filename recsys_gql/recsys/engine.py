@@ -21,6 +21,7 @@ environment's choice instead. One thread also makes the floats independent of th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -361,14 +362,20 @@ class Engine:
         if user.size == 0:
             return self._diversified(self._popular_recommendations(mask, pool), n, diversity)
         if alpha is None and self.ranker is not None:
-            ranked = self._ranked(self.ranker, user, mask, pool, explain_results)
-            return self._diversified(ranked, n, diversity)
+            return self._ranked(self.ranker, user, mask, n, explain_results, diversity)
         a = (
             alpha
             if alpha is not None
             else ramped_alpha(self.settings.alpha, user.size, self.settings.ramp)
         )
-        return self._diversified(self._blended(user, mask, a, pool, explain_results), n, diversity)
+        return self._blended(user, mask, a, n, explain_results, diversity)
+
+    def _picks(
+        self, rows: npt.NDArray[np.integer], score: npt.NDArray[np.floating], n: int, d: float
+    ) -> npt.NDArray[np.intp]:
+        """Positions of the ``n`` of a ranked pool (catalog ``rows``, best first) that maximal
+        marginal relevance picks at diversity ``d`` over the content embeddings."""
+        return mmr(score, self.embeddings[rows], n, d)
 
     def _diversified(
         self, pool: list[Recommendation], n: int, diversity: float
@@ -378,15 +385,32 @@ class Engine:
         if diversity <= 0.0 or len(pool) <= 1:
             return pool[:n]
         rows = self.movies.indices([rec.movie_id for rec in pool])
-        picks = mmr([rec.score for rec in pool], self.embeddings[rows], n, diversity)
+        picks = self._picks(rows, np.array([rec.score for rec in pool]), n, diversity)
         return [pool[int(k)] for k in picks]
 
     def _ranked(
-        self, ranker: Ranker, user: History, mask: npt.NDArray[np.bool_], n: int, explained: bool
+        self,
+        ranker: Ranker,
+        user: History,
+        mask: npt.NDArray[np.bool_],
+        n: int,
+        explained: bool,
+        diversity: float = 0.0,
     ) -> list[Recommendation]:
-        """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`)."""
+        """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`); with
+        ``diversity``, MMR's ``n`` of a larger pool (only those are explained)."""
         scored = score_arms(self.arms, user)
-        result = rank(ranker, scored, self.movie_genres, self.movie_years, mask, n)
+        result = rank(ranker, scored, self.movie_genres, self.movie_years, mask,
+                      pool_size(n, diversity))  # fmt: skip
+        if diversity > 0.0 and result.rows.size > 1:
+            k = self._picks(result.rows, result.score, n, diversity)
+            result = dataclasses.replace(
+                result,
+                rows=result.rows[k],
+                score=result.score[k],
+                arm_scores={name: values[k] for name, values in result.arm_scores.items()},
+                features=result.features[k],
+            )
         because: list[list[Contribution]] = [[] for _ in result.rows]
         leaning: list[dict[str, float]] = [{} for _ in result.rows]
         if explained and result.rows.size:
@@ -418,9 +442,16 @@ class Engine:
         ]
 
     def _blended(
-        self, user: History, mask: npt.NDArray[np.bool_], alpha: float, n: int, explained: bool
+        self,
+        user: History,
+        mask: npt.NDArray[np.bool_],
+        alpha: float,
+        n: int,
+        explained: bool,
+        diversity: float = 0.0,
     ) -> list[Recommendation]:
-        """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`)."""
+        """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`); with
+        ``diversity``, MMR's ``n`` of a larger pool (only those are explained)."""
         collab = self.als.score(user)
         content = self.content.score(user)
         assert content.rows is not None
@@ -428,8 +459,18 @@ class Engine:
         sparse = PriorContent(content.rows, content.values, self.prior, weight)
         # Same answer as blending every candidate (see blend.py), touching only a few.
         blend = candidate_top_n(
-            collab.values, sparse, mask, alpha, n, dense_below=self.dense_blend_below
-        )
+            collab.values, sparse, mask, alpha, pool_size(n, diversity),
+            dense_below=self.dense_blend_below,
+        )  # fmt: skip
+        if diversity > 0.0 and blend.rows.size > 1:
+            k = self._picks(blend.rows, blend.score, n, diversity)
+            blend = dataclasses.replace(
+                blend,
+                rows=blend.rows[k],
+                score=blend.score[k],
+                collab=blend.collab[k],
+                content=blend.content[k],
+            )
         because: list[list[Contribution]] = [[] for _ in blend.rows]
         if explained:
             size = blend.rows.size

@@ -93,6 +93,18 @@ def test_diversity_mixes_tastes_and_raises_ild(engine: Engine) -> None:
     assert engine.recommend(user, 4, diversity=0.0) == plain
 
 
+def test_diversity_on_the_blend_and_with_explanations(engine: Engine) -> None:
+    user = USERS_A[0]
+    blended = engine.recommend(user, 4, alpha=0.5, diversity=1.0)
+    assert movie_ids(blended) & set(BLOCK_B)
+    assert movie_ids(engine.recommend(user, 4, alpha=0.5)) <= set(BLOCK_A)
+    explained = engine.recommend(user, 4, diversity=1.0, explain_results=True)
+    plain = engine.recommend(user, 4, diversity=1.0, explain_results=False)
+    assert [r.movie_id for r in explained] == [r.movie_id for r in plain]
+    assert all(r.leaning for r in explained)  # each pick is explained, from its own row
+    assert explained[0].because  # the best pick is backed by the user's ratings
+
+
 def test_bad_diversity_is_an_invalid_argument(engine: Engine) -> None:
     with pytest.raises(InvalidArgument, match="diversity"):
         engine.recommend(USERS_A[0], 4, diversity=1.5)
