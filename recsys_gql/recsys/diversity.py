@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 __all__ = ["DEFAULT_DIVERSITY", "check_diversity", "intra_list_diversity", "mmr", "pool_size"]
 
-DEFAULT_DIVERSITY = 0.0
+DEFAULT_DIVERSITY = 0.5
 """``recommendations``' diversity when a request names none: chosen from the NDCG@10-vs-ILD
 curve of the evaluation report (reports/; see its "Diversity" section for why)."""
 POOL_FACTOR = 5
