@@ -1,6 +1,5 @@
-"""GraphQL types of negative feedback and list controls: the ``hideMovie``/``unhideMovie``
-payloads (built from :mod:`recsys_gql.api.feedback`'s domain results) and the ``GenreMatch``
-enum of ``recommendations``."""
+"""GraphQL types of negative feedback: the ``hideMovie``/``unhideMovie`` payloads, built from
+:mod:`recsys_gql.api.feedback`'s domain results."""
 
 from __future__ import annotations
 
@@ -11,30 +10,11 @@ import strawberry
 from recsys_gql.api.context import Info
 from recsys_gql.api.feedback import FeedbackSaved, NoSuchMovie, NotSignedIn
 from recsys_gql.api.types import Movie, MovieNotFound, Unauthenticated, User, catalog_movie
-from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
-from recsys_gql.recsys.filters import MAX_EXCLUDED, GenreMatch
 
 W_FEEDBACK = 60
 """``hideMovie`` / ``unhideMovie``: one short write transaction (a row inserted or deleted),
 less than ``signUp``'s user and token (130), more than ``rateMovie``'s group-committed upsert
 (9), which shares its transaction with concurrent ratings."""
-
-strawberry.enum(  # registers the engine's enum itself as the GraphQL type
-    GenreMatch,
-    name="GenreMatch",
-    description="How several `genres` filter: movies of at least one (ANY, the default) or "
-    "of every one (ALL).",
-)
-
-EXCLUDE_MOVIE_IDS = strawberry.argument(
-    description=f"Movies never to return, e.g. those already shown (at most {MAX_EXCLUDED}; "
-    "unknown ids are ignored). The user's hidden movies (`hideMovie`) are always left out."
-)
-DIVERSITY = strawberry.argument(
-    description="0-1: re-rank by maximal marginal relevance over the movie embeddings, 0 for "
-    f"pure relevance, 1 for most varied (default {DEFAULT_DIVERSITY}, chosen from the "
-    "evaluation report's NDCG@10-vs-diversity curve)."
-)
 
 
 @strawberry.type(

@@ -10,7 +10,7 @@ import strawberry
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
-from recsys_gql.api.feedback_types import DIVERSITY, EXCLUDE_MOVIE_IDS
+from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS
 from recsys_gql.api.loaders import load
 from recsys_gql.api.types import (
     W_HEALTH,

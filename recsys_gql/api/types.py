@@ -14,6 +14,7 @@ import strawberry
 
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
+from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS, GenreMatch
 from recsys_gql.api.loaders import load
 from recsys_gql.db import models
 from recsys_gql.errors import InvalidArgument
@@ -264,7 +265,8 @@ class Recommendation:
     movie: Movie
     score: float = strawberry.field(
         description="0-1 over the request's candidates: the ranking stage's score, or with "
-        "`alpha` α·collabScore + (1−α)·contentScore."
+        "`alpha` α·collabScore + (1−α)·contentScore. With `diversity` above 0 the list is in "
+        "the order maximal marginal relevance picked it, not by score."
     )
     collab_score: float = strawberry.field(description="ALS arm, scaled 0-1 over candidates.")
     content_score: float = strawberry.field(description="Content arm, scaled 0-1 over candidates.")
@@ -405,10 +407,23 @@ class User:
         first: int = 10,
         alpha: float | None = None,
         genres: list[str] | None = None,
+        genre_match: GenreMatch = GenreMatch.ANY,
+        exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
+        diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
         from recsys_gql.api import services
 
-        return await services.recommendations(info, self.id, first, alpha, genres, True)
+        return await services.recommendations(
+            info,
+            self.id,
+            first,
+            alpha,
+            genres,
+            True,
+            genre_match=genre_match,
+            exclude_movie_ids=exclude_movie_ids,
+            diversity=diversity,
+        )
 
 
 @strawberry.type(

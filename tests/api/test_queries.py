@@ -120,12 +120,16 @@ def test_recommendations_for_a_known_user(api: Server) -> None:
 
 
 def test_recommendations_say_which_arms_ranked_them(api: Server) -> None:
-    query = """query ($alpha: Float) { user(id: 1) { recommendations(first: 5, alpha: $alpha) {
+    query = """query ($alpha: Float, $d: Float = 0) { user(id: 1) {
+      recommendations(first: 5, alpha: $alpha, diversity: $d) {
       score collabScore source armScores { arm score }
       explanation { arms { arm share } contributions { arm share movie { id } } } } } }"""
     ranked = api.graphql(query)["data"]["user"]["recommendations"]
     assert [r["source"] for r in ranked] == ["RANKER"] * 5
+    # by score at diversity 0; in MMR's pick order above it, led by the best
     assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    varied = api.graphql(query, {"d": 0.5})["data"]["user"]["recommendations"]
+    assert varied[0] == ranked[0]
     for rec in ranked:
         scores = {a["arm"]: a["score"] for a in rec["armScores"]}
         assert set(scores) == {"COLLABORATIVE", "EASE", "CONTENT", "POPULARITY"}
