@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install web test-web data train db schema lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts docker-check docker-image-check docker-check-clean
+.PHONY: serve test install web test-web data train db schema settings-doc lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts docker-check docker-image-check docker-check-clean
 
 serve: install web data train db
 	$(BIN)/recsys-gql serve
@@ -66,6 +66,10 @@ db: install
 
 schema: install
 	$(BIN)/recsys-gql export-schema
+
+# docs/configuration.md from recsys_gql/settings.py (a test fails when it drifts).
+settings-doc: install
+	$(BIN)/python -m recsys_gql.settings_doc
 
 lint: install
 	$(BIN)/ruff check .

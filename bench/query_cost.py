@@ -21,7 +21,7 @@ reports CPU per estimated unit for a mix of queries, so the weights and the defa
 measurements. Last, it runs each costly shape of ``bench.query_cost_load`` in-process beside
 a ticker and reports the longest the event loop went without a turn (``loop_stalls``).
 
-The weights declared in ``recsys_gql/api/types.py`` follow the ``weights`` this writes to
+The weights declared in ``recsys_gql/api/weights.py`` follow the ``weights`` this writes to
 ``bench/results/query_cost.json`` (``tests/api/test_query_cost.py`` holds them to it).
 """
 
@@ -50,7 +50,8 @@ from bench.engine import QUERIES
 from recsys_gql.api.cost import CostModel
 from recsys_gql.api.schema import RecsysSchema, build_schema
 from recsys_gql.api.security import Viewer
-from recsys_gql.app import create_app, request_context
+from recsys_gql.api.view import request_context
+from recsys_gql.app import create_app
 from recsys_gql.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -12,12 +12,10 @@ import asyncio
 import gc
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -25,38 +23,26 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
 
-from recsys_gql.api.context import Context
-from recsys_gql.api.hardening import (
-    BodyLimit,
-    RequestTimeout,
-    decode_request_json,
-    error_status,
-)
-from recsys_gql.api.loaders import Loaders
-from recsys_gql.api.request_work import RequestWork, Turnstile
+from recsys_gql.api.limiter import RequestLimiter
+from recsys_gql.api.request_work import Turnstile
 from recsys_gql.api.schema import build_schema
 from recsys_gql.api.search_batcher import SearchBatcher
-from recsys_gql.api.security import Viewer, identify
-from recsys_gql.api.throttling import RequestLimiter
-from recsys_gql.api.types import Movie as MovieType
-from recsys_gql.api.types import Recommendation, catalog_types
-from recsys_gql.artifacts import verify
-from recsys_gql.db.models import Movie
+from recsys_gql.api.view import RecsysGraphQL
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
 from recsys_gql.errors import RecsysError
-from recsys_gql.graphiql import GraphiQLPage, assets_route
+from recsys_gql.graphiql import assets_route
 from recsys_gql.middleware.access_log import AccessLog
+from recsys_gql.middleware.body_limit import BodyLimit
 from recsys_gql.middleware.request_id import RequestId
+from recsys_gql.middleware.timeout import RequestTimeout
 from recsys_gql.readiness import StartupError, check_database, open_engine
-from recsys_gql.recsys.engine import Engine, ScoredMovie, check_query
+from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
+from recsys_gql.recsys.runs import verify_run
 from recsys_gql.settings import Settings
 from recsys_gql.tracing import tracing_enabled
 from recsys_gql.web import web_routes
@@ -74,8 +60,7 @@ class State(TypedDict):
 
     engine: Engine
     database: Database
-    catalog: dict[int, Movie]
-    catalog_types: dict[int, MovieType]
+    catalog: dict[int, MovieRecord]
     settings: Settings
     rating_writer: RatingWriter
     recommendation_memo: RecommendationMemo[Recommendation]
@@ -83,106 +68,12 @@ class State(TypedDict):
     turnstile: Turnstile
 
 
-def request_context(
-    state: Mapping[str, Any],
-    request: Request | WebSocket,
-    response: Response | WebSocket,
-    viewer: Viewer,
-) -> Context:
-    """A request's context from its ``state`` (the lifespan's, see :class:`State`, plus the
-    ``deadline`` the timeout middleware set; without one, the request timeout from now):
-    fresh loaders, and engine calls that respect the deadline."""
-    settings: Settings = state["settings"]
-    database: Database = state["database"]
-    return Context(
-        request=request,
-        response=response,
-        engine=state["engine"],
-        database=database,
-        loaders=Loaders.create(database.reads, state["catalog"]),
-        catalog=state["catalog_types"],
-        settings=settings,
-        rating_writer=state["rating_writer"],
-        recommendation_memo=state["recommendation_memo"],
-        search_batcher=state["search_batcher"],
-        viewer_id=viewer.user_id,
-        auth_problem=viewer.problem,
-        work=RequestWork(
-            state.get("deadline", time.monotonic() + settings.request_timeout_seconds),
-            state["turnstile"],
-        ),
-    )
-
-
-class RecsysGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the typed context built per request."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.graphiql_page = GraphiQLPage()
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        state = request.scope["state"]
-        viewer = await identify(state["database"].reads, request.headers.get("authorization"))
-        return request_context(state, request, response, viewer)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:  # Strawberry answers these in plain text; clients get JSON
-            response = JSONResponse(
-                {
-                    "data": None,
-                    "errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}],
-                },
-                status_code=exc.status_code,
-            )
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_request_json(data)
-
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        if isinstance(response_data, dict) and not sub_response.status_code:
-            status = error_status(response_data)
-            if status is not None:
-                sub_response.status_code = status
-        return super().create_response(response_data, sub_response)
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return self.graphiql_page.response(request)  # served locally, never from unpkg.com
-
-
 YOUNG_GC_THRESHOLD = 20_000
 """Net allocations between two young-generation collections while serving (CPython's default
 is 700). Requests are freed by reference counting as they end (no cycles: see
 :mod:`recsys_gql.api.execution`), so what the young generation gathers is what outlives a
-request: memo entries and limiter keys. With the default, a 10 s ``wrk`` run of computed
-recommendations (each a new memo entry) ran 1,933 young collections and 16 full ones of up
-to 41 ms; with 20,000, one young collection.
-
-Measured before requests stopped leaving cycles, in-process over 12,000 requests at 32 in
-flight (collector time per request, longest full pass among them):
-
-=========================== =================== =======================
-threshold                   every answer        ``{ __typename }``
-                            computed
-=========================== =================== =======================
-700 (default)               0.39 ms, 115 ms     0.014 ms, none
-2,000                       0.28 ms, 123 ms     0.022 ms, none
-5,000                       0.25 ms, 94 ms      0.034 ms, none
-20,000                      0.24 ms, none       0.045 ms, none
-=========================== =================== =======================
+request (memo entries, limiter keys); collecting it every 700 allocations cost time per
+request and promoted it into full collections. BENCHMARKS.md has the measurements.
 """
 
 
@@ -198,9 +89,9 @@ def freeze_heap() -> None:
     """Exempt everything allocated so far (the catalog, the schema, the search model and the
     libraries behind them) from the garbage collector's full passes.
 
-    Those objects live as long as the process, yet every full collection walked all of them:
-    under load a full pass took 100-320 ms, stalling every request in flight (the p99 of
-    ``python -m bench.serve``). Frozen, a pass walks only what serving has allocated since.
+    Those objects live as long as the process, yet every full collection walked all of them,
+    stalling every request in flight. Frozen, a pass walks only what serving has allocated
+    since.
     """
     gc.collect()
     gc.freeze()
@@ -277,14 +168,12 @@ def create_app(
             if settings.preload_search_model:
                 warm_up = asyncio.create_task(run_in_threadpool(engine.warm_up_search))
                 warm_up.add_done_callback(_report_warm_up)
-            movie_types = catalog_types(catalog)
             freeze_heap()
             gc_thresholds = tune_collector()
             yield {
                 "engine": engine,
                 "database": database,
                 "catalog": catalog,
-                "catalog_types": movie_types,
                 "settings": settings,
                 "rating_writer": rating_writer,
                 "recommendation_memo": memo,
@@ -325,7 +214,7 @@ def create_app(
         problems: list[str] = []
         try:
             # hashing every artifact is CPU work: keep it off the event loop
-            await run_in_threadpool(verify, request.state.engine.directory)
+            await run_in_threadpool(verify_run, request.state.engine.directory)
         except RecsysError as exc:
             problems.append(exc.message)
         try:

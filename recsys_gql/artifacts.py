@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_gql.errors import ArtifactError
-from recsys_gql.recsys.ann import IndexSpec
+from recsys_gql.index_spec import IndexSpec
 
 SCHEMA_VERSION = 2
 """2: arms and the ranking stage have their own manifest sections (1: a fixed two-arm blend)."""
@@ -251,39 +252,18 @@ def verify_file(directory: Path, name: str, entry: FileEntry) -> None:
             )
 
 
-def check_sections(manifest: Manifest, path: Path) -> None:
-    """Every arm section names a registered arm, holds a configuration that arm accepts and
-    lists files the manifest has; the ranker's file is listed too."""
-    from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
-
-    missing = sorted({arm.name for arm in ARMS} - set(manifest.arms))
-    if missing:
-        raise ArtifactError(
-            f"{path} has no section for arm(s) {', '.join(missing)}: retrain with "
-            "`recsys-gql train`",
-            path=str(path),
-        )
-    for name, record in manifest.arms.items():
-        try:
-            arm_type(name).config_type().model_validate(record.config)
-        except KeyError as exc:
-            raise ArtifactError(f"{path}: {exc.args[0]}", path=str(path)) from None
-        except ValidationError as exc:
-            raise ArtifactError(f"{path}: arm {name!r} config is invalid: {exc}") from exc
-        if record.status == "skipped" and name in REQUIRED:
-            raise ArtifactError(f"{path}: the {name} arm is required but was skipped")
-        for file in record.files:
-            if file not in manifest.files:
-                raise ArtifactError(f"{path}: arm {name!r} owns {file!r}, which is not listed")
-    ranker = manifest.ranker
-    if ranker.status == "trained" and (ranker.file is None or ranker.file not in manifest.files):
-        raise ArtifactError(f"{path}: the ranker's model file {ranker.file!r} is not listed")
+SectionCheck = Callable[[Manifest, Path], None]
+"""A check of the manifest's sections against what reads them (the engine's arm registry:
+:func:`recsys_gql.recsys.runs.check_sections`), given the manifest and its path."""
 
 
-def verify(directory: Path) -> Manifest:
-    """Verify a whole artifact directory and return its manifest."""
+def verify(directory: Path, check_sections: SectionCheck | None = None) -> Manifest:
+    """Verify a whole artifact directory and return its manifest: the manifest's schema,
+    ``check_sections`` when given, then every file's size, hash and array header. The engine
+    verifies through :func:`recsys_gql.recsys.runs.verify_run`, which adds its arm checks."""
     manifest = read_manifest(directory)
-    check_sections(manifest, directory / MANIFEST_NAME)
+    if check_sections is not None:
+        check_sections(manifest, directory / MANIFEST_NAME)
     for name, entry in manifest.files.items():
         verify_file(directory, name, entry)
     return manifest
@@ -297,10 +277,11 @@ class ArtifactDir:
         self.manifest = manifest
 
     @classmethod
-    def open(cls, directory: Path) -> ArtifactDir:
-        """Resolve ``directory`` (following ``current``), verify every file and return it."""
+    def open(cls, directory: Path, check_sections: SectionCheck | None = None) -> ArtifactDir:
+        """Resolve ``directory`` (following ``current``), verify it (see :func:`verify`) and
+        return it."""
         resolved = directory.resolve()
-        return cls(resolved, verify(resolved))
+        return cls(resolved, verify(resolved, check_sections))
 
     def _entry(self, name: str) -> FileEntry:
         try:

@@ -284,10 +284,10 @@ def _cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from recsys_gql.artifacts import verify
+    from recsys_gql.recsys.runs import verify_run
 
     path: Path = args.path or settings.artifacts_dir / "current"
-    manifest = verify(path.resolve())
+    manifest = verify_run(path.resolve())
     print(f"{path}: run {manifest.run_id}, {len(manifest.files)} files verified")
     for name, record in manifest.arms.items():
         print(f"  arm {name}: {record.status}" + (f" ({record.reason})" if record.reason else ""))

@@ -53,13 +53,49 @@ class ConfigError(RecsysError):
 
 
 class InvalidArgument(RecsysError):
-    """A request argument is out of range or malformed; ``field`` names it."""
+    """A GraphQL argument is out of range or malformed; ``field`` names it as the schema does.
+    Raised by the API layer only: the engine raises :class:`InvalidParameter`."""
 
     code = "INVALID_ARGUMENT"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class InvalidParameter(RecsysError):
+    """A value the engine cannot take; ``parameter`` names the engine's own parameter (``n``,
+    ``alpha``, ``genres``, ``year_from``, ``year_to``, ``text``). The API layer says which of
+    its arguments carried it."""
+
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
+class InvalidRating(RecsysError):
+    """A rating value outside 0.5-5.0 in half steps; nothing was written."""
+
+    code = "INVALID_RATING"
+
+    def __init__(self, message: str, field: str = "rating") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotAuthenticated(RecsysError):
+    """A write without a valid bearer token."""
+
+    code = "UNAUTHENTICATED"
+
+
+class NotPermitted(RecsysError):
+    """A write for a user other than the token's."""
+
+    code = "FORBIDDEN"
 
 
 class UnknownMovie(RecsysError):

@@ -4,17 +4,15 @@
 connections the workers accept report ``proto`` 0 too, and asyncio's event loop only turns on
 ``TCP_NODELAY`` for sockets that say ``IPPROTO_TCP`` (uvicorn issue #3149). Nagle's algorithm
 then holds the body of every keep-alive response, written after its headers, until the
-client's delayed ACK: ~44 ms a request on Linux, measured here with ``--workers 2`` against
-3.6 ms with one worker, same app and load. :func:`serve` does what ``uvicorn.run`` does but
-binds that socket itself, as a TCP socket.
+client's delayed ACK, tens of milliseconds a request on Linux. :func:`serve` does what
+``uvicorn.run`` does but binds that socket itself, as a TCP socket.
 
 The workers share that socket, and asyncio's loop accepts every pending connection each time
 it finds the socket readable: 32 connections opened at once all went to one worker while the
 other idled. Workers therefore run :class:`OneAcceptEventLoop`, which takes one per wake-up,
 so a worker busy with requests leaves the next connection to an idle one (as uvloop, and
-libuv under it, do). It does not cost clients that open a connection per request: with
-``Connection: close``, 32 at a time, one process accepting one per wake-up answered 811-867
-req/s against 853-855 with asyncio's batch accept (the 0.7 ms app of ``bench.asgi_floor``).
+libuv under it, do). It does not cost clients that open a connection per request
+(``python -m bench.asgi_floor`` compares the two).
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ def uvicorn_loop(event_loop: EventLoop, workers: int) -> str:
     and the number of workers: several workers on ``asyncio`` take
     :class:`OneAcceptEventLoop`. One worker keeps asyncio's batch accept: accepting one
     connection per wake-up delays the last of a burst of new connections while the loop
-    serves the first (the floor app's p99.9 went from ~53 to 170-193 ms at 32 connections)."""
+    serves the first."""
     if event_loop == "asyncio" and workers > 1:
         return f"{__name__}:{OneAcceptEventLoop.__name__}"
     return event_loop

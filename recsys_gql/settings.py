@@ -27,7 +27,9 @@ EventLoop = Literal["asyncio", "uvloop"]
 class Settings(BaseSettings):
     """Every knob of the service; each field maps to ``RECSYS_GQL_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSYS_GQL_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_GQL_", frozen=True, extra="ignore", use_attribute_docstrings=True
+    )
 
     data_dir: Path = Path("data")
     """Where ``data fetch`` puts raw data (``<data_dir>/raw/ml-latest-small``)."""
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     """Where training writes ``<run-id>/`` folders and the ``current`` link."""
 
-    cache_dir: Path = default_cache_dir()
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     """Embedding and TMDB caches; safe to delete."""
 
     database_url: str = "sqlite+aiosqlite:///data/recsys.db"
@@ -145,9 +147,9 @@ class Settings(BaseSettings):
 
     event_loop: EventLoop = "asyncio"
     """The event loop ``recsys-gql serve`` runs each worker on. The standard library's by
-    default: under 32 connections uvloop answered a few requests per hundred many rounds late
-    (p99.9 of a do-nothing app ~200-400 ms against ~45 ms; ``python -m bench.asgi_floor``),
-    for no throughput gain once a request does real work."""
+    default: under 32 connections uvloop answered a few requests per hundred many rounds late,
+    for no throughput gain once a request does real work (``python -m bench.asgi_floor``;
+    figures in BENCHMARKS.md)."""
 
     rate_limit_reads: str = "30/minute"
     """Queries per client IP, moving window, in `limits` notation (``"30/minute"``)."""

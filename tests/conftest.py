@@ -159,3 +159,13 @@ def real_run(real_data_source: Path, tmp_path_factory: pytest.TempPathFactory) -
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the real data (the ``real_run`` or ``real_data_source``
+    fixtures, directly or through another fixture) ``integration``, so that
+    ``pytest -m "not integration"`` runs the tiers that need neither (docs/testing.md)."""
+    for item in items:
+        needs = getattr(item, "fixturenames", ())
+        if "real_run" in needs or "real_data_source" in needs:
+            item.add_marker(pytest.mark.integration)

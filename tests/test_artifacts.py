@@ -24,6 +24,7 @@ from recsys_gql.artifacts import (
 from recsys_gql.errors import ArtifactError
 from recsys_gql.recsys.ann import IndexSpec
 from recsys_gql.recsys.arms import ARMS
+from recsys_gql.recsys.runs import verify_run
 
 
 def arm_sections() -> dict[str, ArmRecord]:
@@ -201,7 +202,7 @@ def test_arm_and_ranker_sections_are_checked(
     make_run(tmp_path)
     rewrite(tmp_path, change)
     with pytest.raises(ArtifactError, match=message):
-        verify(tmp_path)
+        verify_run(tmp_path)
 
 
 def test_unlisted_files_cannot_be_loaded(tmp_path: Path) -> None:
@@ -221,3 +222,13 @@ def test_publish_points_current_at_the_new_run(tmp_path: Path) -> None:
     assert (tmp_path / "current").resolve() == (tmp_path / "run-b").resolve()
     assert ArtifactDir.open(tmp_path / "current").directory == (tmp_path / "run-b").resolve()
     assert not list(tmp_path.glob(".current*"))
+
+
+def test_the_file_checks_alone_leave_the_arm_sections_to_the_engine(tmp_path: Path) -> None:
+    """``verify`` without a section check trusts the sections (the manifest format knows no
+    arms); ``verify_run``, which the engine, the CLI and training use, refuses them."""
+    make_run(tmp_path)
+    rewrite(tmp_path, {"ranker.file": "other.txt"})
+    assert verify(tmp_path).ranker.file == "other.txt"
+    with pytest.raises(ArtifactError, match="is not listed"):
+        verify_run(tmp_path)

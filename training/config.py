@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from recsys_gql.errors import ConfigError
-from recsys_gql.recsys.ann import IndexSpec, choose_index
+from recsys_gql.index_spec import IndexSpec
+from recsys_gql.recsys.ann import choose_index
 from recsys_gql.recsys.arm import Arm, ArmConfig
 from recsys_gql.recsys.arm import C as ArmC
 from recsys_gql.recsys.arms import ARMS

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from recsys_gql.artifacts import MANIFEST_NAME, ArtifactDir, atomic_write_text
+from recsys_gql.artifacts import MANIFEST_NAME, atomic_write_text
 from recsys_gql.movielens import MovieLensData, load_movielens
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.arm import AnyArm, Catalog, History
@@ -34,6 +34,7 @@ from recsys_gql.recsys.arms.content import ContentArm
 from recsys_gql.recsys.arms.popularity import PopularityArm
 from recsys_gql.recsys.content import ContentGraph
 from recsys_gql.recsys.ranker import Ranker
+from recsys_gql.recsys.runs import open_run
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import EvalConfig, TrainConfig
 from training.diversity_study import (
@@ -124,7 +125,7 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Tune on validation, compare every model on test, and return all figures."""
     started = time.perf_counter()
-    artifacts = ArtifactDir.open(artifacts_dir)
+    artifacts = open_run(artifacts_dir)
     items = IdVocab(artifacts.array("movie_ids.npy"))
     base = Catalog(
         items,

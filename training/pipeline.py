@@ -26,15 +26,16 @@ from recsys_gql.artifacts import (
     Manifest,
     RankerRecord,
     publish,
-    verify,
 )
 from recsys_gql.errors import ArtifactError
+from recsys_gql.index_spec import IndexSpec
 from recsys_gql.movielens import MovieLensData, fingerprint, load_movielens
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.arm import Catalog, TrainingSet
 from recsys_gql.recsys.arms import ARMS
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, write_index
 from recsys_gql.recsys.ranker import MODEL_FILE
+from recsys_gql.recsys.runs import verify_run
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import TrainConfig
 from training.embed import embed_texts
@@ -98,7 +99,7 @@ def genre_matrix(movies: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.uint8]
 
 
 def content_graph(
-    index: Any, spec: ann.IndexSpec, embeddings: npt.NDArray[np.float32], k: int, probe: int = 4
+    index: Any, spec: IndexSpec, embeddings: npt.NDArray[np.float32], k: int, probe: int = 4
 ) -> ContentGraph:
     """Each movie's ``k`` nearest: one batched search of the index for every movie when it is
     flat (exact) or HNSW (recall ~0.9+); for an IVF index (a catalog too large to search once
@@ -173,7 +174,7 @@ def is_fresh(out_root: Path, data_dir: Path, config: TrainConfig) -> tuple[bool,
     if not current.exists():
         return False, f"{current} does not exist"
     try:
-        manifest = verify(current.resolve())
+        manifest = verify_run(current.resolve())
     except ArtifactError as exc:
         return False, f"current artifacts are invalid: {exc.message}"
     if manifest.data.sha256 != fingerprint(data_dir).sha256:

@@ -2,9 +2,10 @@
 
 Static checks read the image's configuration and its file system: a numeric non-root user,
 no data, artifacts, source tree or package caches inside, its size. Run-time checks use the
-README's "Without compose" path: train into volumes with the image's own ``recsys-gql``, serve
-from them until Docker's own ``HEALTHCHECK`` reports healthy, then start the entrypoint on a
-damaged copy of the artifacts and on none, which it must refuse with a clear message.
+"Without compose" path of docs/docker.md: train into volumes with the image's own
+``recsys-gql``, serve from them until Docker's own ``HEALTHCHECK`` reports healthy, then
+start the entrypoint on a damaged copy of the artifacts and on none, which it must refuse
+with a clear message.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def volume(docker: Docker, name: str) -> str:
 
 
 def train(docker: Docker, tag: str, prefix: str, source: Path, embedding_cache: str) -> float:
-    """The README's "Without compose" training, into the check's volumes; seconds taken.
+    """The "Without compose" training of docs/docker.md, into the check's volumes; seconds taken.
 
     ``embedding_cache`` is the volume of sentence embeddings (the compose stack's, filled by
     its train, when the stack ran first): only the encoding is then skipped.

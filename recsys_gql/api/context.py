@@ -1,10 +1,14 @@
-"""The typed per-request context and the ``Info`` alias every resolver uses."""
+"""The typed per-request context and the ``Info`` alias every resolver uses.
+
+The context holds what the request may use (the engine, the database, loaders, settings,
+the app's shared caches) as domain objects: no GraphQL type lives here, so the services and
+the extensions can read it without importing the types built from it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import strawberry
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -13,19 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from recsys_gql.api.limiter import Verdict
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.search_batcher import SearchBatcher
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine, ScoredMovie
+from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
-
-if TYPE_CHECKING:  # both modules import this one
-    from recsys_gql.api.throttling import Verdict
-    from recsys_gql.api.types import Movie as MovieType
-    from recsys_gql.api.types import Recommendation
 
 
 @dataclass
@@ -37,14 +38,14 @@ class Context:
     engine: Engine
     database: Database
     loaders: Loaders
-    catalog: Mapping[int, MovieType]
-    """Every movie by id as its GraphQL type, built once at start-up and shared by requests
-    (the catalog cannot change while the server runs, and these objects are never mutated)."""
+    catalog: Mapping[int, MovieRecord]
+    """Every movie by id, read once at start-up and shared by requests (the catalog cannot
+    change while the server runs, and the records are never mutated)."""
     settings: Settings
     rating_writer: RatingWriter
     """Group-committing ``rateMovie`` writer, one per app."""
     recommendation_memo: RecommendationMemo[Recommendation]
-    """Answers for repeat ``recommendations`` requests, one per app."""
+    """The engine's answers for repeat ``recommendations`` requests, one per app."""
     search_batcher: SearchBatcher[ScoredMovie]
     """Encodes concurrent ``searchMovies`` queries together and caches answers, one per app."""
     viewer_id: int | None = None

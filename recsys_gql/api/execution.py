@@ -3,10 +3,9 @@ freed when it ends rather than by the garbage collector.
 
 graphql-core 3.3's ``Executor`` keeps ``async_helpers``: a tuple of two methods bound to the
 executor itself, stored on the executor. That cycle holds everything the execution reached
-(the context, the request, the loaders, the results: ~85 container objects a request, and
-what hangs off them) until a young-generation collection finds it. One such pass freed ~250
-requests' worth at a time and stalled the event loop for 10-36 ms (``gc.callbacks`` timings
-under ``wrk``, 32 connections), which every request in flight waited out.
+(the context, the request, the loaders, the results, and what hangs off them) until a
+young-generation collection finds it, and such a pass over many requests' worth stalled the
+event loop for every request in flight (BENCHMARKS.md has the figures).
 
 Here the helpers reach the executor through weak references: same calls, same behaviour, no
 cycle. ``tests/api/test_execution.py`` checks that a request leaves no cyclic garbage.

@@ -119,6 +119,7 @@ async def _write(
 
 
 async def hide_movie(
+    *,
     database: Database,
     movies: Container[int],
     viewer_id: int | None,
@@ -131,6 +132,7 @@ async def hide_movie(
 
 
 async def unhide_movie(
+    *,
     database: Database,
     movies: Container[int],
     viewer_id: int | None,

@@ -9,12 +9,8 @@ import strawberry
 
 from recsys_gql.api.context import Info
 from recsys_gql.api.feedback import FeedbackSaved, NoSuchMovie, NotSignedIn
-from recsys_gql.api.types import Movie, MovieNotFound, Unauthenticated, User, catalog_movie
-
-W_FEEDBACK = 90
-"""``hideMovie`` / ``unhideMovie``: one short write transaction (a row inserted or deleted),
-measured by ``python -m bench.query_cost`` (its ``hide_movie`` probe) like the other weights:
-less than ``signUp``'s user and token, far more than ``rateMovie``'s group-committed upsert."""
+from recsys_gql.api.payloads import MovieNotFound, Unauthenticated
+from recsys_gql.api.types import Movie, User, catalog_movie
 
 
 @strawberry.type(

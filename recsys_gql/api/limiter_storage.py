@@ -2,23 +2,19 @@
 
 The stock :class:`limits.aio.storage.MemoryStorage` keeps every hit still in a moving window
 as an ``Entry`` object, and prunes expired ones after every hit by hopping to a worker thread
-once per key while holding that key's lock. Two costs followed, both measured under
-``python -m bench.serve``:
+once per key while holding that key's lock. Two costs followed under load:
 
-- **Garbage collection.** Every ``Entry`` is an object the collector tracks. With one client
-  address making ~2,000 requests a second, ~100,000 of them were alive at a time, and each
-  full collection walked them all: 10-60 ms passes every second or so, which set the p99 of
-  whatever ran after a busy minute. Floats in a list are not tracked (the same holds for
-  many clients with small allowances: 10,000 clients x 30 hits).
+- **Garbage collection.** Every ``Entry`` is an object the collector tracks. A busy client
+  address (or many clients with small allowances) keeps a great many alive, and each full
+  collection walked them all, stalling whatever ran then. Floats in a list are not tracked.
 - **The lock held across a thread hop.** Every request of a busy key waited on the prune's
-  hop (about 1.4 ms of a request's wall time when profiled), and the hop itself ran per hit.
+  hop, and the hop itself ran per hit.
 
 Here each key's hits are their timestamps (the stock ``Entry.atime``), oldest first, so a hit
-is an append rather than the stock insert at the front, which moved the whole list: with
-100,000 hits in a window that was most of a millisecond per request. The strategies see the
-same answers (the tests hold the counts exact). One background task prunes every
-:data:`PRUNE_INTERVAL` seconds on the event loop, synchronously: per key a bisection and one
-slice, so no hit interleaves with it and no lock is needed. The fixed-window and
+is an append rather than the stock insert at the front, which moved the whole list. The
+strategies see the same answers (the tests hold the counts exact). One background task prunes
+every :data:`PRUNE_INTERVAL` seconds on the event loop, synchronously: per key a bisection and
+one slice, so no hit interleaves with it and no lock is needed. The fixed-window and
 sliding-window counters of the stock storage are untouched.
 """
 
@@ -35,7 +31,7 @@ PRUNE_INTERVAL = 1.0
 
 
 class PeriodicallyPrunedMemoryStorage(MemoryStorage):
-    """``memory://`` for :class:`~recsys_gql.api.throttling.RequestLimiter` (see the module
+    """``memory://`` for :class:`~recsys_gql.api.limiter.RequestLimiter` (see the module
     docstring): moving-window hits as floats in ``hits``, oldest first (the stock ``events``
     stays empty), pruned by one background task (cancelled through ``timer`` on close)."""
 

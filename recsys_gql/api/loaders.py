@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from recsys_gql.db.hot_reads import HotReads
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 
 MovieStats = tuple[int, float | None]
 K = TypeVar("K")
@@ -44,7 +44,7 @@ def _forget(loader: DataLoader[int, Any], key: int) -> None:
 class Loaders:
     """The loaders of one request (never shared between requests, so never stale)."""
 
-    movie: DataLoader[int, Movie | None]
+    movie: DataLoader[int, MovieRecord | None]
     movie_stats: DataLoader[int, MovieStats]
     user_ratings: DataLoader[int, dict[int, float]]
 
@@ -57,11 +57,11 @@ class Loaders:
         _forget(self.movie_stats, movie_id)
 
     @classmethod
-    def create(cls, reads: HotReads, catalog: Mapping[int, Movie]) -> Loaders:
+    def create(cls, reads: HotReads, catalog: Mapping[int, MovieRecord]) -> Loaders:
         """Fresh loaders: movies from the in-memory ``catalog``, the rest through the
         database's hot-path ``reads``."""
 
-        async def movies(ids: Sequence[int]) -> list[Movie | None]:
+        async def movies(ids: Sequence[int]) -> list[MovieRecord | None]:
             return [catalog.get(i) for i in ids]
 
         async def stats(ids: Sequence[int]) -> list[MovieStats]:

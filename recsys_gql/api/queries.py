@@ -1,4 +1,4 @@
-"""Query resolvers: parse arguments, call a service, return types."""
+"""Query resolvers: take the arguments, call a service, map its result to types."""
 
 from __future__ import annotations
 
@@ -12,22 +12,26 @@ from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS
 from recsys_gql.api.loaders import load
+from recsys_gql.api.pagination import decode_cursor
+from recsys_gql.api.status_types import Health, RateLimit
 from recsys_gql.api.types import (
+    Movie,
+    MovieConnection,
+    Recommendation,
+    SearchHit,
+    SimilarMovie,
+    User,
+    catalog_movie,
+    recommendations,
+    similar_movies,
+)
+from recsys_gql.api.weights import (
     W_HEALTH,
     W_MOVIES,
     W_POPULAR,
     W_RECOMMENDATIONS,
     W_SEARCH,
     W_SIMILAR,
-    Health,
-    Movie,
-    MovieConnection,
-    RateLimit,
-    Recommendation,
-    SearchHit,
-    SimilarMovie,
-    User,
-    check_first,
 )
 from recsys_gql.recsys.filters import GenreMatch
 
@@ -56,7 +60,19 @@ class Query:
         first: int = 20,
         after: str | None = None,
     ) -> MovieConnection:
-        return await services.movies(info, search, genres, year_from, year_to, first, after)
+        context = info.context
+        page = await services.movies(
+            sessions=context.sessions,
+            work=context.work,
+            search=search,
+            genres=genres,
+            year_from=year_from,
+            year_to=year_to,
+            first=first,
+            after_id=decode_cursor("movie", after),
+        )
+        async with context.work.turn():  # building the page is the request's loop work
+            return MovieConnection.from_page(page)
 
     @strawberry.field(description="Every genre, alphabetically.")
     def genres(self, info: Info) -> list[str]:
@@ -87,13 +103,13 @@ class Query:
         exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
         diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
-        return await services.recommendations(
+        return await recommendations(
             info,
             user_id,
             first,
             alpha,
             genres,
-            exclude_rated,
+            exclude_rated=exclude_rated,
             genre_match=genre_match,
             exclude_movie_ids=exclude_movie_ids,
             diversity=diversity,
@@ -106,15 +122,24 @@ class Query:
     async def similar_movies(
         self, info: Info, movie_id: int, first: int = 10
     ) -> list[SimilarMovie]:
-        hits = await services.similar(info, movie_id, check_first(first))
-        return [SimilarMovie.from_hit(info, hit) for hit in hits]
+        return await similar_movies(info, movie_id, first)
 
     @strawberry.field(
         description="Semantic search over titles, genres, tags and plots.",
         directives=[Cost(weight=W_SEARCH), ListSize(slicing_arguments=["first"])],
     )
     async def search_movies(self, info: Info, query: str, first: int = 10) -> list[SearchHit]:
-        return await services.search(info, query, check_first(first))
+        context = info.context
+        hits = await services.search(
+            batcher=context.search_batcher,
+            database=context.database,
+            work=context.work,
+            viewer_id=context.viewer_id,
+            query=query,
+            first=first,
+        )
+        async with context.work.turn():  # a batch's answers complete one per loop turn
+            return [SearchHit.from_hit(info, hit) for hit in hits]
 
     @strawberry.field(
         description="Best-rated movies (Bayesian average), optionally by genre.",
@@ -123,7 +148,11 @@ class Query:
     async def popular_movies(
         self, info: Info, first: int = 10, genres: list[str] | None = None
     ) -> list[Movie]:
-        return await services.popular(info, check_first(first), genres)
+        context = info.context
+        hits = await services.popular(
+            engine=context.engine, work=context.work, first=first, genres=genres
+        )
+        return [catalog_movie(info, hit.movie_id) for hit in hits]
 
     @strawberry.field(
         description="What this request spent of the client's rate limit and what is left; "
@@ -147,4 +176,5 @@ class Query:
         directives=[Cost(weight=W_HEALTH)],
     )
     async def health(self, info: Info) -> Health:
-        return await services.health(info)
+        connected = await services.database_answers(sessions=info.context.sessions)
+        return Health.of(info.context.engine, connected)

@@ -7,17 +7,20 @@ from collections.abc import Callable, Sequence
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from recsys_gql.api.cost import CostModel
-from recsys_gql.api.errors import ErrorCodes
 from recsys_gql.api.execution import AcyclicExecutionContext
 from recsys_gql.api.extensions.arguments import ArgumentChecks
+from recsys_gql.api.extensions.document_limits import limit_extensions
+from recsys_gql.api.extensions.errors import ErrorCodes
+from recsys_gql.api.extensions.parser_cache import ParserCacheKeepingErrors
 from recsys_gql.api.extensions.query_cost import QueryCost
-from recsys_gql.api.hardening import ParserCacheKeepingErrors, limit_extensions, schema_config
+from recsys_gql.api.extensions.throttling import Throttling
+from recsys_gql.api.limiter import RequestLimiter
 from recsys_gql.api.mutations import Mutation
 from recsys_gql.api.queries import Query
-from recsys_gql.api.throttling import RequestLimiter, Throttling
 from recsys_gql.settings import Settings
 
 
@@ -25,14 +28,20 @@ class RecsysSchema(strawberry.Schema):
     """Strawberry's schema, minus its logging of every error.
 
     Strawberry logs each error with its traceback at ERROR level, a client's bad argument as
-    much as a crash. :class:`~recsys_gql.api.errors.ErrorCodes` logs the unexpected ones (with
-    their traceback) and answers the rest with a code: a client's mistake is not the
-    operator's alarm, and a script sending garbage must not flood the log."""
+    much as a crash. :class:`~recsys_gql.api.extensions.errors.ErrorCodes` logs the unexpected
+    ones (with their traceback) and answers the rest with a code: a client's mistake is not
+    the operator's alarm, and a script sending garbage must not flood the log."""
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Nothing: :class:`~recsys_gql.api.errors.ErrorCodes` logs what needs logging."""
+        """Nothing: :class:`~recsys_gql.api.extensions.errors.ErrorCodes` logs what needs
+        logging."""
+
+
+def schema_config(settings: Settings) -> StrawberryConfig:
+    """No "did you mean …" suggestions in production (they leak the schema)."""
+    return StrawberryConfig(disable_field_suggestions=settings.is_production)
 
 
 def build_schema(
@@ -40,7 +49,7 @@ def build_schema(
     limiter: RequestLimiter | None = None,
     tracing: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> RecsysSchema:
-    """The schema with parse/validation caches (about three times the throughput), document
+    """The schema with parse/validation caches, document
     limits, a cost estimate and limit per operation, coded and masked errors (logged once,
     and only when unexpected), read/write throttling charged by cost before execution (with
     ``limiter``; none without it, as for ``export-schema``), an execution context that

@@ -1,109 +1,50 @@
 """GraphQL object types. Each is built from a database row or an engine result by a
-``from_*`` constructor; nested fields resolve through the request's DataLoaders."""
+``from_*`` constructor; nested fields resolve through the request's DataLoaders or call a
+service (:mod:`recsys_gql.api.services`) and map what it returns, as the root resolvers do."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import enum
-from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import strawberry
 
+from recsys_gql.api import services
+from recsys_gql.api.arm_types import Arm, ArmScore, ArmShare, RecommendationSource
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS, GenreMatch
 from recsys_gql.api.loaders import load
+from recsys_gql.api.pagination import PageInfo, decode_cursor, encode_cursor
+from recsys_gql.api.selection import asks_for
+from recsys_gql.api.weights import (
+    W_EXPLANATION,
+    W_MOVIE_STATS,
+    W_RATINGS_PAGE,
+    W_RECOMMENDATIONS,
+    W_SIMILAR,
+    W_USER_RATINGS,
+)
 from recsys_gql.db import models
-from recsys_gql.errors import InvalidArgument
-from recsys_gql.recsys.arms import ARMS
 from recsys_gql.recsys.engine import Recommendation as EngineRecommendation
 from recsys_gql.recsys.engine import ScoredMovie
 from recsys_gql.recsys.explain import Contribution as EngineContribution
-from recsys_gql.recsys.features import CONTEXT
 
-PAGE_MAX = 100
-MAX_ID = 2**31 - 1
-"""Ids are 32-bit, like GraphQL's Int."""
 MAX_BECAUSE = 3
 """An explanation names at most this many rated movies."""
-
-# The cost weights (``@cost``) of engine- and database-backed fields, in cost units (one
-# unit: resolving one object), from the per-call CPU that ``python -m bench.query_cost``
-# measures (its ``weights`` in bench/results/query_cost.json; tests/api/test_query_cost.py
-# holds these to them). A field costs its weight per call; see recsys_gql.api.cost.
-W_RECOMMENDATIONS = 170
-"""``recommend`` for one user: fold-in, both arms, ranking (the heaviest users cost more)."""
-W_EXPLANATION = 7
-"""One result's explanation (the engine's contributions are summed with the ranking)."""
-W_SIMILAR = 5
-"""Nearest movies: a content-graph lookup up to 50, an index search beyond (the weight: the
-price of the costlier way)."""
-W_SEARCH = 180
-"""Encoding the query with the sentence model, then the index search."""
-W_POPULAR = 5
-"""The Bayesian-average ranking, filtered by genre."""
-W_MOVIES = 170
-"""A filtered, counted page of the catalog from the database."""
-W_MOVIE_STATS = 3
-"""A movie's rating count and mean: one batched aggregate per request, per movie."""
-W_USER_RATINGS = 6
-"""A user's current ratings (batched per request)."""
-W_RATINGS_PAGE = 90
-"""A counted page of a user's ratings from the database."""
-W_HEALTH = 55
-"""A database round trip."""
-W_RATE_MOVIE = 9
-"""One rating upserted (group-committed)."""
-W_SIGN_UP = 130
-"""A user and a token written in one transaction."""
-
-
-def check_first(first: int, field: str = "first") -> int:
-    """Page sizes are 1-100."""
-    if not 1 <= first <= PAGE_MAX:
-        raise InvalidArgument(field, f"must be from 1 to {PAGE_MAX}, got {first}")
-    return first
-
-
-def encode_cursor(kind: str, key: int) -> str:
-    """An opaque cursor for ``key`` in a ``kind`` listing."""
-    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode()
-
-
-def decode_cursor(kind: str, cursor: str | None) -> int | None:
-    """The key inside a cursor made by :func:`encode_cursor`; a foreign cursor is an error."""
-    if cursor is None:
-        return None
-    try:
-        prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        value = int(key)
-        if prefix != kind or not 0 <= value <= MAX_ID:
-            raise ValueError(prefix)
-        return value
-    except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidArgument("after", "is not a cursor from this listing") from None
 
 
 def catalog_movie(info: Info, movie_id: int) -> Movie:
     """A movie an engine result names, straight from the in-memory catalog.
 
     The catalog is immutable while the server runs, so a lookup needs no query and no
-    DataLoader: awaiting a loader per movie (a future, a shielding task and a batch dispatch)
-    cost more than the rest of a ``recommendations`` request. Its GraphQL objects are built
-    once, at start-up (:func:`catalog_types`).
+    DataLoader (awaiting a loader per movie costs a future, a shielding task and a batch
+    dispatch each).
     """
-    movie = info.context.catalog.get(movie_id)
-    if movie is None:  # the catalog and the artifacts disagree: a deployment error
+    row = info.context.catalog.get(movie_id)
+    if row is None:  # the catalog and the artifacts disagree: a deployment error
         raise LookupError(f"movie {movie_id} is in the model but not in the database")
-    return movie
-
-
-def catalog_types(rows: Mapping[int, models.Movie]) -> dict[int, Movie]:
-    """The GraphQL object of every catalog movie, by id."""
-    return {movie_id: Movie.from_row(row) for movie_id, row in rows.items()}
+    return Movie.from_row(row)
 
 
 @strawberry.type(description="A movie of the catalog (ids are MovieLens movieIds).")
@@ -117,8 +58,8 @@ class Movie:
     imdb_id: str | None
 
     @classmethod
-    def from_row(cls, row: models.Movie) -> Movie:
-        """From a database row."""
+    def from_row(cls, row: models.Movie | models.MovieRecord) -> Movie:
+        """From a database row or a catalog record."""
         return cls(
             id=row.id,
             title=row.title,
@@ -150,10 +91,22 @@ class Movie:
         directives=[Cost(weight=W_SIMILAR), ListSize(slicing_arguments=["first"])],
     )
     async def similar(self, info: Info, first: int = 10) -> list[SimilarMovie]:
-        from recsys_gql.api import services
+        return await similar_movies(info, self.id, first)
 
-        hits = await services.similar(info, self.id, check_first(first))
-        return [SimilarMovie.from_hit(info, hit) for hit in hits]
+
+async def similar_movies(info: Info, movie_id: int, first: int) -> list[SimilarMovie]:
+    """``Query.similarMovies`` and ``Movie.similar``."""
+    context = info.context
+    hits = await services.similar(
+        engine=context.engine,
+        database=context.database,
+        work=context.work,
+        inline_ms=context.settings.inline_engine_ms,
+        viewer_id=context.viewer_id,
+        movie_id=movie_id,
+        first=first,
+    )
+    return [SimilarMovie.from_hit(info, hit) for hit in hits]
 
 
 @strawberry.type
@@ -176,55 +129,6 @@ class SearchHit:
     def from_hit(cls, info: Info, hit: ScoredMovie) -> SearchHit:
         """From an engine hit."""
         return cls(movie=catalog_movie(info, hit.movie_id), score=round(hit.score, 6))
-
-
-LEGACY_ARM_NAMES = {"als": "COLLABORATIVE"}
-"""GraphQL names kept from before the arm registry; any other arm is its name in capitals."""
-
-
-def arm_enum() -> type[enum.Enum]:
-    """The GraphQL ``Arm`` enum: one value per registered arm (described by the arm itself),
-    and ``CONTEXT`` for the user's and the movie's own features. Registering an arm adds its
-    value: nothing here changes."""
-    members: dict[str, Any] = {
-        LEGACY_ARM_NAMES.get(arm.name, arm.name.upper()): strawberry.enum_value(
-            arm.name, description=arm.description
-        )
-        for arm in ARMS
-    }
-    members[CONTEXT.upper()] = strawberry.enum_value(
-        CONTEXT, description="not an arm: the user's activity, the movie's age, genre affinity"
-    )
-    return enum.Enum("Arm", members)  # type: ignore[return-value]
-
-
-if TYPE_CHECKING:
-    Arm = enum.Enum
-else:
-    Arm = strawberry.enum(
-        arm_enum(),
-        description="A scoring model of the engine (and, for how a result was ranked, the "
-        "user's and the movie's own features).",
-    )
-
-
-@strawberry.enum(description="What produced a recommendation.")
-class RecommendationSource(enum.Enum):
-    RANKER = strawberry.enum_value("ranker", description="the learned ranking stage (default)")
-    BLEND = strawberry.enum_value("hybrid", description="the linear blend a request's alpha asks")
-    POPULARITY = strawberry.enum_value("popularity", description="no ratings yet: most rated")
-
-
-@strawberry.type(description="One arm's score of a recommendation.")
-class ArmScore:
-    arm: Arm
-    score: float = strawberry.field(description="Scaled 0-1 over the request's candidates.")
-
-
-@strawberry.type(description="How much one arm drove a recommendation.")
-class ArmShare:
-    arm: Arm
-    share: float = strawberry.field(description="0-1; the shares of a result sum to 1.")
 
 
 @strawberry.type(description="One of the user's rated movies that drove a recommendation.")
@@ -316,12 +220,6 @@ class Recommendation:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
 class MovieEdge:
     node: Movie
     cursor: str
@@ -334,6 +232,19 @@ class MovieConnection:
     )
     page_info: PageInfo
     total_count: int
+
+    @classmethod
+    def from_page(cls, page: services.Page[models.Movie]) -> MovieConnection:
+        """From a page of catalog rows."""
+        edges = [
+            MovieEdge(node=Movie.from_row(r), cursor=encode_cursor("movie", r.id))
+            for r in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of([e.cursor for e in edges], page.has_next),
+            total_count=page.total,
+        )
 
 
 @strawberry.type
@@ -373,6 +284,19 @@ class RatingConnection:
     page_info: PageInfo
     total_count: int
 
+    @classmethod
+    def from_page(cls, page: services.Page[models.Rating]) -> RatingConnection:
+        """From a page of rating rows."""
+        edges = [
+            RatingEdge(node=Rating.from_row(r), cursor=encode_cursor("rating", r.movie_id))
+            for r in page.rows
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of([e.cursor for e in edges], page.has_next),
+            total_count=page.total,
+        )
+
 
 @strawberry.type(description="A rater. Unknown ids are users without ratings (cold start).")
 class User:
@@ -393,9 +317,16 @@ class User:
     async def ratings(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> RatingConnection:
-        from recsys_gql.api import services
-
-        return await services.ratings_page(info, self.id, check_first(first), after)
+        context = info.context
+        page = await services.ratings_page(
+            sessions=context.sessions,
+            work=context.work,
+            user_id=self.id,
+            first=first,
+            after_movie_id=decode_cursor("rating", after),
+        )
+        async with context.work.turn():  # building the page: the request's loop work
+            return RatingConnection.from_page(page)
 
     @strawberry.field(
         description="Personalised recommendations from the current ratings.",
@@ -411,121 +342,49 @@ class User:
         exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
         diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
-        from recsys_gql.api import services
-
-        return await services.recommendations(
+        return await recommendations(
             info,
             self.id,
             first,
             alpha,
             genres,
-            True,
+            exclude_rated=True,
             genre_match=genre_match,
             exclude_movie_ids=exclude_movie_ids,
             diversity=diversity,
         )
 
 
-@strawberry.type(
-    description="What this request spent of the client's read budget, and what is left "
-    "(the same as the X-RateLimit-* headers)."
-)
-class RateLimit:
-    cost: int = strawberry.field(description="Reads this operation spent.")
-    limit: int = strawberry.field(description="Reads the client may spend per window.")
-    remaining: int = strawberry.field(description="Reads left in the window after this one.")
-    reset_at: datetime = strawberry.field(description="When the window has room again.")
-    query_cost: int = strawberry.field(
-        description="This operation's estimated cost in cost units (see @cost in the SDL)."
+async def recommendations(
+    info: Info,
+    user_id: int,
+    first: int,
+    alpha: float | None,
+    genres: list[str] | None,
+    *,
+    exclude_rated: bool,
+    genre_match: GenreMatch = GenreMatch.ANY,
+    exclude_movie_ids: list[int] | None = None,
+    diversity: float | None = None,
+) -> list[Recommendation]:
+    """``Query.recommendations`` and ``User.recommendations``: explained only when the
+    selection asks for an explanation."""
+    context = info.context
+    recs = await services.recommendations(
+        engine=context.engine,
+        database=context.database,
+        loaders=context.loaders,
+        memo=context.recommendation_memo,
+        work=context.work,
+        inline_ms=context.settings.inline_engine_ms,
+        user_id=user_id,
+        first=first,
+        alpha=alpha,
+        genres=genres,
+        exclude_rated=exclude_rated,
+        explain=asks_for(info, "explanation"),
+        genre_match=genre_match,
+        exclude_movie_ids=exclude_movie_ids,
+        diversity=diversity,
     )
-    max_query_cost: int = strawberry.field(description="The most one operation may cost.")
-
-
-@strawberry.type
-class Health:
-    ok: bool
-    run_id: str
-    movies: int
-    users: int
-    ratings: int
-    embedding_model: str
-    collaborative_model: str
-    index: str
-    engine_loaded: bool
-    database_connected: bool
-    search_model_loaded: bool
-
-    @strawberry.field(
-        description="Each arm of the run: served, or skipped and why.",
-        directives=[ListSize(assumed_size=len(Arm))],
-    )
-    def arms(self, info: Info) -> list[ArmStatus]:
-        return [
-            ArmStatus(arm=Arm(s.name), serving=s.serving, reason=s.reason)
-            for s in info.context.engine.arm_status
-        ]
-
-    @strawberry.field(
-        description="Why the run has no learned ranking stage (null: it has one and serves it "
-        "by default)."
-    )
-    def ranking_stage_missing(self, info: Info) -> str | None:
-        return info.context.engine.ranking_stage
-
-
-@strawberry.type(description="Whether the run serves an arm.")
-class ArmStatus:
-    arm: Arm
-    serving: bool
-    reason: str | None = strawberry.field(description="Why it is not served (e.g. memory).")
-
-
-@strawberry.type(description="The rating is stored; the next recommendations reflect it.")
-class RatingSaved:
-    message: str
-    rating: Rating
-    user: User
-
-
-@strawberry.type(description="The input was refused; nothing was written.")
-class InvalidRating:
-    message: str
-    field: str
-
-
-@strawberry.type(description="No movie has this id; nothing was written.")
-class MovieNotFound:
-    message: str
-    movie_id: int
-
-
-@strawberry.type(description="No valid `Authorization: Bearer <token>` header; nothing written.")
-class Unauthenticated:
-    message: str
-    code: str = "UNAUTHENTICATED"
-
-
-@strawberry.type(description="The token's user may not write for this user; nothing written.")
-class Forbidden:
-    message: str
-    code: str = "FORBIDDEN"
-
-
-RateMoviePayload = Annotated[
-    RatingSaved | InvalidRating | MovieNotFound | Unauthenticated | Forbidden,
-    strawberry.union("RateMoviePayload"),
-]
-
-
-@strawberry.type(description="A new user and its API token. The token is shown only once.")
-class SignedUp:
-    message: str
-    user: User
-    token: str = strawberry.field(description="Send it as `Authorization: Bearer <token>`.")
-
-
-@strawberry.input
-class RateMovieInput:
-    user_id: int
-    movie_id: int
-    rating: float = strawberry.field(description="0.5 to 5.0 in steps of 0.5.")
+    return [Recommendation.from_engine(info, rec) for rec in recs]

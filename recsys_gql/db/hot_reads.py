@@ -2,25 +2,22 @@
 
 ``recommendations`` reads the user's current ratings on every request, ``rateMovie`` looks up
 its bearer token, and a movie page reads rating statistics. Through a SQLModel session over
-aiosqlite one such read cost about 1.6 ms of CPU and five hops to the driver's thread, more
-than the engine's whole ``recommend`` (profiled in-process; ``python -m bench.serve`` shows
-the effect on throughput).
+aiosqlite one such read cost more CPU and more hops to the driver's thread than the engine's
+whole ``recommend`` (profiled in-process).
 
-- On a SQLite **file**, :class:`SqliteHotReads` runs the statement with the standard
-  library's ``sqlite3`` on a read-only connection: a tenth of a millisecond for a typical
-  user. WAL mode lets it read while a writer commits, and each statement is its own
-  consistent snapshot. A read for a few ids runs on the event loop itself: ``sqlite3``
-  releases the GIL for every row it steps, so from a worker thread under load each row
-  waited for the loop to hand the GIL back, and the hop cost many times the read (measured
-  with 32 requests in flight). It never waits there: that connection's busy timeout is 0, and
-  a read that finds the database busy is retried in a worker thread, as are reads for many
-  ids.
-- Anywhere else (PostgreSQL through asyncpg, an in-memory SQLite), :class:`EngineHotReads`
-  runs the same statements through a SQLAlchemy Core connection, already cheap there.
+- On a SQLite **file**, :class:`SqliteHotReads` runs the statement with the standard library's
+  ``sqlite3`` on a read-only connection. WAL mode lets it read while a writer commits, and each
+  statement is its own consistent snapshot. A read for a few ids runs on the event loop itself:
+  ``sqlite3`` releases the GIL for every row it steps, so from a worker thread under load each
+  row waited for the loop to hand the GIL back, and the hop cost many times the read. It never
+  waits there: that connection's busy timeout is 0, and a read that finds the database busy is
+  retried in a worker thread, as are reads for many ids.
+- Anywhere else (PostgreSQL through asyncpg, an in-memory SQLite), :class:`EngineHotReads` runs
+  the same statements through a SQLAlchemy Core connection, already cheap there.
 
-Both return exactly what :mod:`recsys_gql.db.repository`'s functions of the same names return
-(a test holds them to it), and both read committed data only, so a rating committed by any
-process or replica is seen by the next read.
+Both return exactly what the ORM queries of the same names in ``tests/db/queries.py`` return
+(``tests/db/test_hot_reads.py`` holds them to it), and both read committed data only, so a
+rating committed by any process or replica is seen by the next read.
 """
 
 from __future__ import annotations

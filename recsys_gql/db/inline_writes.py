@@ -4,8 +4,8 @@
 Through SQLAlchemy over aiosqlite, one batch of ``rateMovie`` upserts took a dozen hops to the
 driver's thread (check out, ``BEGIN IMMEDIATE``, two ``executemany``, ``COMMIT``, the rollback
 on check-in), and every hop waited for the busy event loop to hand back the GIL; in WAL mode
-with ``synchronous=NORMAL`` the transaction itself is about half a millisecond for 30 ratings,
-because a commit appends to the WAL and does not sync. So :class:`SqliteInlineWrites` runs the
+with ``synchronous=NORMAL`` the transaction itself is short, because a commit appends to the
+WAL and does not sync. So :class:`SqliteInlineWrites` runs the
 whole transaction on the loop with the standard library's ``sqlite3``, on its own connection,
 and never waits there:
 

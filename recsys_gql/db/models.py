@@ -134,6 +134,35 @@ class Rating(SQLModel, table=True):
 
 
 @dataclass(frozen=True, slots=True)
+class MovieRecord:
+    """A catalog movie's values without the ORM's bookkeeping, as the server keeps its catalog
+    in memory: reading a table object's attributes goes through SQLAlchemy's instrumentation,
+    several times the cost of a plain attribute, and answers read them for every movie they
+    name. Never mutated (requests share them)."""
+
+    id: int
+    title: str
+    year: int | None
+    genre_list: list[str]
+    overview: str
+    tmdb_id: int | None
+    imdb_id: str | None
+
+    @classmethod
+    def of(cls, row: Movie) -> MovieRecord:
+        """The values of a table row."""
+        return cls(
+            id=row.id,
+            title=row.title,
+            year=row.year,
+            genre_list=row.genre_list,
+            overview=row.overview,
+            tmdb_id=row.tmdb_id,
+            imdb_id=row.imdb_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RatingRecord:
     """A rating's values without the ORM's bookkeeping, as ``rateMovie`` writes them: building
     a :class:`Rating` table object (SQLModel's validation, SQLAlchemy's instance state) cost

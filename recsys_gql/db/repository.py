@@ -1,15 +1,19 @@
-"""Async queries over the catalog and the ratings — the only SQL the API layer needs.
+"""Async ORM queries over the catalog, the ratings, users and tokens: the server's reads and
+writes that are not on every request's hot path (start-up's catalog, listings, sign-up,
+tokens) and the rating upsert the group-committing writer runs.
+
+The hot paths run their own SQL beside this module: a user's ratings, rating statistics and a
+token's user in :mod:`recsys_gql.db.hot_reads`, and ``rateMovie``'s upsert on a SQLite file in
+:mod:`recsys_gql.db.inline_writes` (the same statements as :func:`upsert_ratings`).
 
 Read functions take any session (from :func:`recsys_gql.db.session.session_factory`). Write
 functions must run inside :func:`recsys_gql.db.session.write_session`, which owns the
-transaction: their changes are committed when that block exits. Functions that take a list of
-ids answer with one query (batched in chunks below SQLite's bound-parameter limit), so they can
-back per-request DataLoaders.
+transaction: their changes are committed when that block exits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,24 +23,29 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 
-from recsys_gql.db.ids import chunks, unique
 from recsys_gql.db.migrate import MigrationResult, upgrade
-from recsys_gql.db.models import ApiToken, Movie, Rating, RatingRecord, User, fold_title
+from recsys_gql.db.models import (
+    ApiToken,
+    Movie,
+    MovieRecord,
+    Rating,
+    RatingRecord,
+    User,
+    fold_title,
+)
 from recsys_gql.db.session import AsyncSession, is_write_session
 
 __all__ = [
-    "all_genres",
+    "add_token",
+    "all_movies",
     "create_schema",
+    "create_user",
     "get_movie",
-    "get_rating",
     "get_user",
     "list_movies",
-    "movies_by_ids",
-    "rating_stats",
-    "ratings_of_users",
     "ratings_page",
-    "upsert_rating",
-    "users_exist",
+    "revoke_token",
+    "upsert_ratings",
 ]
 
 _CHUNK = 5_000
@@ -62,19 +71,10 @@ async def get_movie(session: AsyncSession, movie_id: int) -> Movie | None:
     return await session.get(Movie, movie_id)
 
 
-async def all_movies(session: AsyncSession) -> dict[int, Movie]:
-    """The whole catalog by id (loaded once at start-up; it is read-only while serving)."""
-    return {movie.id: movie for movie in await session.exec(select(Movie))}
-
-
-async def movies_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Movie]:
-    """The movies among ``ids`` that exist, by id (unknown ids are simply absent)."""
-    wanted = unique(ids)
-    found: dict[int, Movie] = {}
-    for chunk in chunks(wanted, _CHUNK):
-        rows = await session.exec(select(Movie).where(col(Movie.id).in_(chunk)))
-        found.update((movie.id, movie) for movie in rows)
-    return found
+async def all_movies(session: AsyncSession) -> dict[int, MovieRecord]:
+    """The whole catalog by id, as plain records (loaded once at start-up; it is read-only
+    while serving)."""
+    return {movie.id: MovieRecord.of(movie) for movie in await session.exec(select(Movie))}
 
 
 def _movie_filters(
@@ -134,51 +134,12 @@ async def list_movies(
     return rows[:first], len(rows) > first, int(total)
 
 
-async def all_genres(session: AsyncSession) -> list[str]:
-    """Every genre name used in the catalog, sorted."""
-    combos = await session.exec(select(Movie.genres).distinct())
-    names = {name for combo in combos for name in combo.split("|") if name}
-    return sorted(names)
-
-
 # --- users and ratings --------------------------------------------------------------------
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     """The user with ``user_id``, or ``None``."""
     return await session.get(User, user_id)
-
-
-async def users_exist(session: AsyncSession, ids: Iterable[int]) -> set[int]:
-    """The subset of ``ids`` that are known users."""
-    wanted = unique(ids)
-    found: set[int] = set()
-    for chunk in chunks(wanted, _CHUNK):
-        found.update(await session.exec(select(User.id).where(col(User.id).in_(chunk))))
-    return found
-
-
-async def ratings_of_users(
-    session: AsyncSession, user_ids: Iterable[int]
-) -> dict[int, dict[int, float]]:
-    """Every current rating of each user as ``{user_id: {movie_id: rating}}``; a user without
-    ratings (or unknown) maps to ``{}``. One query per 5,000 users."""
-    wanted = unique(user_ids)
-    result: dict[int, dict[int, float]] = {user_id: {} for user_id in wanted}
-    for chunk in chunks(wanted, _CHUNK):
-        rows = await session.exec(
-            select(Rating.user_id, Rating.movie_id, Rating.rating).where(
-                col(Rating.user_id).in_(chunk)
-            )
-        )
-        for user_id, movie_id, rating in rows:
-            result[user_id][movie_id] = float(rating)
-    return result
-
-
-async def get_rating(session: AsyncSession, user_id: int, movie_id: int) -> Rating | None:
-    """``user_id``'s current rating of ``movie_id``, or ``None``."""
-    return await session.get(Rating, (user_id, movie_id))
 
 
 async def ratings_page(
@@ -202,24 +163,6 @@ async def ratings_page(
     return rows[:first], len(rows) > first, int(total)
 
 
-async def rating_stats(
-    session: AsyncSession, movie_ids: Iterable[int]
-) -> dict[int, tuple[int, float | None]]:
-    """``{movie_id: (rating count, mean rating)}`` for every requested id; ``(0, None)`` for a
-    movie nobody rated (or an unknown id). One grouped query per 5,000 ids."""
-    wanted = unique(movie_ids)
-    stats: dict[int, tuple[int, float | None]] = {movie_id: (0, None) for movie_id in wanted}
-    for chunk in chunks(wanted, _CHUNK):
-        rows = await session.exec(
-            select(Rating.movie_id, func.count(), func.avg(Rating.rating))
-            .where(col(Rating.movie_id).in_(chunk))
-            .group_by(col(Rating.movie_id))
-        )
-        for movie_id, count, mean in rows:
-            stats[movie_id] = (int(count), None if mean is None else float(mean))
-    return stats
-
-
 def _dialect_insert(name: str) -> Any:
     if name == "sqlite":
         return sqlite_insert
@@ -228,43 +171,15 @@ def _dialect_insert(name: str) -> Any:
     raise NotImplementedError(f"upsert is not implemented for {name}")
 
 
-async def upsert_rating(
-    target: AsyncSession | AsyncConnection,
-    user_id: int,
-    movie_id: int,
-    rating: float,
-    now: datetime,
-) -> Rating:
-    """Set ``user_id``'s rating of ``movie_id`` to ``rating`` at ``now`` (time-zone aware).
-
-    Creates the user (``created_at = now``) if missing, then one
-    ``INSERT … ON CONFLICT (user_id, movie_id) DO UPDATE`` — so a re-rating updates the row in
-    place and concurrent writers can never produce two rows. Must run inside
-    :func:`~recsys_gql.db.session.write_session` or ``write_connection``; the change is
-    committed when that block exits. Returns the stored row (detached from any session).
-    The statements are :func:`upsert_ratings`'s.
-
-    Both statements are Core statements on the transaction's connection: the ORM adds nothing
-    here and cost most of a write's time.
-
-    Range checking is the caller's job (the API validates first); the database's CHECK
-    constraint and foreign keys reject anything that slips through with ``IntegrityError``
-    (e.g. an unknown movie).
-    """
-    if not is_write_session(target):
-        raise RuntimeError("upsert_rating must run inside write_session(...)")
-    connection = target if isinstance(target, AsyncConnection) else await target.connection()
-    row = Rating(user_id=user_id, movie_id=movie_id, rating=float(rating), rated_at=now)
-    await _upsert(connection, [row])
-    return row  # what the upsert stored: both its columns are set from these values
-
-
 async def upsert_ratings(
     connection: AsyncConnection, rows: Sequence[Rating | RatingRecord]
 ) -> None:
-    """:func:`upsert_rating` for many ratings at once, in order (a later rating of the same
-    movie by the same user wins), with two ``executemany`` statements. Must run inside
-    ``write_connection``."""
+    """Store ratings in order (a later rating of the same movie by the same user wins), with
+    two ``executemany`` statements: insert each missing user (``created_at``: its rating time
+    in the batch), then ``INSERT … ON CONFLICT (user_id, movie_id) DO UPDATE``, so a re-rating
+    updates the row in place and concurrent writers never make two rows. Must run inside
+    ``write_connection``; range checks are the caller's (the database's CHECK constraint and
+    foreign keys reject what slips through with ``IntegrityError``)."""
     if not is_write_session(connection):
         raise RuntimeError("upsert_ratings must run inside write_connection(...)")
     if rows:
@@ -318,14 +233,6 @@ async def add_token(session: AsyncSession, user_id: int, token_sha256: str, now:
         raise RuntimeError("add_token must run inside write_session(...)")
     session.add(ApiToken(user_id=user_id, token_sha256=token_sha256, created_at=now))
     await session.flush()
-
-
-async def user_for_token(session: AsyncSession, token_sha256: str) -> int | None:
-    """The user a live (not revoked) token belongs to, or ``None``."""
-    statement = select(ApiToken.user_id).where(
-        col(ApiToken.token_sha256) == token_sha256, col(ApiToken.revoked_at).is_(None)
-    )
-    return (await session.exec(statement)).first()
 
 
 async def revoke_token(session: AsyncSession, token_sha256: str, now: datetime) -> bool:

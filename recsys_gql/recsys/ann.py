@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+
+from recsys_gql.index_spec import _FAISS_TYPES, IndexSpec
 
 FloatMatrix = npt.NDArray[np.float32]
-IndexKind = Literal["flat", "hnsw", "ivf"]
 IndexChoice = Literal["auto", "flat", "hnsw", "ivf"]
 
 FLAT_MAX_ITEMS = 50_000
@@ -39,32 +39,6 @@ FLAT_MAX_ITEMS = 50_000
 # nprobe 64 gave 0.999 at 6.5 ms and built in 106 s, while HNSW M=16 (efConstruction 40)
 # took 924 s and reached only 0.76 at efSearch 256. Caveat: on the real 9.7k embeddings IVF
 # needed far more probes than HNSW (flat is used there); revisit with real large catalogs.
-
-# FAISS type name of each kind, to check that an index file is what the manifest says.
-_FAISS_TYPES: dict[IndexKind, str] = {
-    "flat": "IndexFlatIP",
-    "hnsw": "IndexHNSWFlat",
-    "ivf": "IndexIVFFlat",
-}
-
-
-class IndexSpec(BaseModel):
-    """One concrete index: its kind and the parameters that shape its build and its queries."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: IndexKind = "flat"
-    hnsw_m: int = Field(32, ge=4, le=128, description="links per node")
-    hnsw_ef_construction: int = Field(40, ge=8, le=4096, description="beam width of the build")
-    hnsw_ef_search: int = Field(128, ge=8, le=4096, description="beam width of a query")
-    ivf_nlist: int = Field(1024, ge=1, description="k-means cells (capped by catalog size)")
-    ivf_nprobe: int = Field(32, ge=1, description="cells scanned per query")
-    reason: str = ""
-
-    @property
-    def faiss_type(self) -> str:
-        """The FAISS class name an index of this kind has."""
-        return _FAISS_TYPES[self.kind]
 
 
 def choose_index(n_items: int, choice: IndexChoice = "auto", **params: Any) -> IndexSpec:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recsys_gql.index_spec import IndexSpec
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 
@@ -190,7 +191,7 @@ def build_index(
     A shorthand for :func:`recsys_gql.recsys.ann.build`; ``flat`` is exact and right for
     catalogs of thousands, ``hnsw`` and ``ivf`` trade a little recall for speed.
     """
-    spec = ann.IndexSpec(
+    spec = IndexSpec(
         kind=kind, hnsw_m=hnsw_m, hnsw_ef_search=hnsw_ef_search, ivf_nlist=ivf_nlist,
         ivf_nprobe=ivf_nprobe,
     )  # fmt: skip

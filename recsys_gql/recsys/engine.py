@@ -35,7 +35,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from recsys_gql.artifacts import ArtifactDir, Manifest
-from recsys_gql.errors import ArtifactError, InvalidArgument, UnknownMovie
+from recsys_gql.errors import ArtifactError, InvalidParameter, UnknownMovie
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.arm import AnyArm, Catalog, History
 from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
@@ -61,6 +61,7 @@ from recsys_gql.recsys.filters import GenreMatch, exclude_movies, genre_columns,
 from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
+from recsys_gql.recsys.runs import open_run
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -146,20 +147,20 @@ class ArmStatus:
 
 def _check_n(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise InvalidArgument("n", f"must be an integer from 1 to {MAX_N}")
+        raise InvalidParameter("n", f"must be an integer from 1 to {MAX_N}")
     if not 1 <= int(n) <= MAX_N:
-        raise InvalidArgument("n", f"must be from 1 to {MAX_N}, got {n}")
+        raise InvalidParameter("n", f"must be from 1 to {MAX_N}, got {n}")
     return int(n)
 
 
 def check_query(text: object) -> str:
     """A search query as it is encoded (without surrounding blanks); raises
-    :class:`InvalidArgument` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
+    :class:`InvalidParameter` when it is empty, not a string or over :data:`MAX_QUERY_CHARS`."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidArgument("query", "must not be empty")
+        raise InvalidParameter("text", "must not be empty")
     if len(text) > MAX_QUERY_CHARS:
-        raise InvalidArgument(
-            "query", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
+        raise InvalidParameter(
+            "text", f"must be at most {MAX_QUERY_CHARS} characters, got {len(text)}"
         )
     return text.strip()
 
@@ -237,7 +238,7 @@ class Engine:
     ) -> Engine:
         """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
         return cls(
-            ArtifactDir.open(path),
+            open_run(path),
             encoder=encoder,
             encoder_threads=encoder_threads,
             encoder_backend=encoder_backend,
@@ -287,11 +288,11 @@ class Engine:
             mask &= genre_mask(self.movie_genres, columns, genre_match)
         if year_range is not None:
             low, high = year_range
-            for name, bound in (("yearFrom", low), ("yearTo", high)):
+            for name, bound in (("year_from", low), ("year_to", high)):
                 if bound is not None and (isinstance(bound, bool) or not 1800 <= bound <= 2200):
-                    raise InvalidArgument(name, f"must be a year from 1800 to 2200, got {bound}")
+                    raise InvalidParameter(name, f"must be a year from 1800 to 2200, got {bound}")
             if low is not None and high is not None and low > high:
-                raise InvalidArgument("yearFrom", f"{low} is after yearTo {high}")
+                raise InvalidParameter("year_from", f"{low} is after the last year {high}")
             known = self.movie_years > 0
             if low is not None:
                 mask &= known & (self.movie_years >= low)
@@ -348,12 +349,12 @@ class Engine:
         try:
             diversity = check_diversity(diversity)
         except ValueError as exc:
-            raise InvalidArgument("diversity", str(exc)) from None
+            raise InvalidParameter("diversity", str(exc).removeprefix("diversity ")) from None
         pool = pool_size(n, diversity)
         if alpha is not None and (
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
         ):
-            raise InvalidArgument("alpha", f"must be a finite number from 0 to 1, got {alpha}")
+            raise InvalidParameter("alpha", f"must be a finite number from 0 to 1, got {alpha}")
         user = self.history(user_id, ratings)
         mask = self.candidate_mask(genres, year_range, genre_match)
         exclude_movies(mask, self.movies, exclude)

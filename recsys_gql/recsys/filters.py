@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from recsys_gql.errors import InvalidArgument
+from recsys_gql.errors import InvalidParameter
 from recsys_gql.recsys.vocab import IdVocab
 
 __all__ = ["MAX_EXCLUDED", "GenreMatch", "exclude_movies", "genre_columns", "genre_mask"]
@@ -34,12 +34,12 @@ def genre_columns(
     genres: Sequence[str], lookup: Mapping[str, int], known: Sequence[str]
 ) -> list[int]:
     """Columns of the movie-by-genre matrix for ``genres`` (case- and blank-insensitive);
-    raises :class:`InvalidArgument` naming the known genres for an unknown one."""
+    raises :class:`InvalidParameter` naming the known genres for an unknown one."""
     columns = []
     for genre in genres:
         column = lookup.get(str(genre).strip().casefold())
         if column is None:
-            raise InvalidArgument("genres", f"unknown genre {genre!r}; known: {', '.join(known)}")
+            raise InvalidParameter("genres", f"unknown genre {genre!r}; known: {', '.join(known)}")
         columns.append(column)
     return columns
 

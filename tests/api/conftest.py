@@ -24,14 +24,13 @@ from starlette.applications import Starlette
 from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.search_batcher import SearchBatcher
-from recsys_gql.api.types import Recommendation, catalog_types
 from recsys_gql.app import create_app
 from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.loader import init_database
-from recsys_gql.db.models import Movie
+from recsys_gql.db.models import MovieRecord
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine, check_query
+from recsys_gql.recsys.engine import Engine, Recommendation, check_query
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from tests.conftest import RealRun
@@ -222,7 +221,7 @@ def direct_context(
     settings: Settings,
     engine: Engine,
     database: Database,
-    catalog: dict[int, Movie],
+    catalog: dict[int, MovieRecord],
     memo: RecommendationMemo[Recommendation] | None = None,
 ) -> Context:
     """A request's context as the app builds it, for ``schema.execute`` (no request or
@@ -233,7 +232,7 @@ def direct_context(
         engine=engine,
         database=database,
         loaders=Loaders.create(database.reads, catalog),
-        catalog=catalog_types(catalog),
+        catalog=catalog,
         settings=settings,
         rating_writer=RatingWriter(database),
         recommendation_memo=RecommendationMemo(0) if memo is None else memo,

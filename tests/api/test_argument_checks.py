@@ -57,6 +57,12 @@ def check(query: str, variables: dict[str, Any] | None = None) -> None:
             {"x": list(range(501))},
             "excludeMovieIds",
         ),
+        ("{ movies(yearFrom: 2000, yearTo: 1990) { totalCount } }", None, "yearFrom"),
+        (
+            "query ($to: Int) { movies(yearFrom: 1995, yearTo: $to) { totalCount } }",
+            {"to": 1994},
+            "yearFrom",
+        ),
     ],
 )
 def test_an_argument_out_of_range_is_named(
@@ -84,6 +90,8 @@ def test_an_argument_out_of_range_is_named(
         ("query ($n: Int) { popularMovies(first: $n) { id } }", {}),  # the field's default
         ("query ($s: Boolean!) { popularMovies(first: 0) @skip(if: $s) { id } }", {"s": True}),
         ('{ popularMovies(first: "ten") { id } }', None),  # a type error: GraphQL's to refuse
+        ("{ movies(yearFrom: 1995, yearTo: 1995) { totalCount } }", None),
+        ("query ($to: Int) { movies(yearFrom: 1995, yearTo: $to) { totalCount } }", {}),
     ],
 )
 def test_arguments_in_range_or_skipped_pass(query: str, variables: dict[str, Any] | None) -> None:

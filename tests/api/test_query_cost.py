@@ -16,10 +16,10 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
-from recsys_gql.api import types
+from recsys_gql.api import weights
 from recsys_gql.api.cost import INTROSPECTION_COST, MAX_PAGE, CostModel, is_list_field
+from recsys_gql.api.extensions.throttling import operation_charge
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.throttling import operation_charge
 from recsys_gql.graphiql import AUTH_HINT
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
@@ -72,36 +72,36 @@ def test_scalars_are_free_and_each_object_costs_one() -> None:
 
 
 def test_a_field_backed_by_the_engine_or_database_adds_its_weight() -> None:
-    assert cost("{ movie(id: 1) { ratingsCount } }") == 1 + types.W_MOVIE_STATS
-    assert cost("{ movie(id: 1) { ratingsCount averageRating } }") == 1 + 2 * types.W_MOVIE_STATS
-    assert cost("{ health { ok } }") == types.W_HEALTH + 1
+    assert cost("{ movie(id: 1) { ratingsCount } }") == 1 + weights.W_MOVIE_STATS
+    assert cost("{ movie(id: 1) { ratingsCount averageRating } }") == 1 + 2 * weights.W_MOVIE_STATS
+    assert cost("{ health { ok } }") == weights.W_HEALTH + 1
 
 
 def test_a_list_multiplies_its_selection_by_first() -> None:
-    assert cost("{ popularMovies(first: 5) { title } }") == types.W_POPULAR + 5
+    assert cost("{ popularMovies(first: 5) { title } }") == weights.W_POPULAR + 5
     # absent: the argument's default (10); beyond the largest page: the largest page
-    assert cost("{ popularMovies { title } }") == types.W_POPULAR + 10
-    assert cost("{ popularMovies(first: 1000) { title } }") == types.W_POPULAR + MAX_PAGE
-    assert cost("{ popularMovies(first: -3) { title } }") == types.W_POPULAR
+    assert cost("{ popularMovies { title } }") == weights.W_POPULAR + 10
+    assert cost("{ popularMovies(first: 1000) { title } }") == weights.W_POPULAR + MAX_PAGE
+    assert cost("{ popularMovies(first: -3) { title } }") == weights.W_POPULAR
 
 
 def test_first_from_a_variable_its_default_or_else_the_largest_page() -> None:
     query = "query ($n: Int) { popularMovies(first: $n) { title } }"
-    assert cost(query, {"n": 7}) == types.W_POPULAR + 7
-    assert cost(query, {}) == types.W_POPULAR + MAX_PAGE  # unknown: assume the worst
-    assert cost(query, {"n": "7"}) == types.W_POPULAR + MAX_PAGE  # refused later anyway
+    assert cost(query, {"n": 7}) == weights.W_POPULAR + 7
+    assert cost(query, {}) == weights.W_POPULAR + MAX_PAGE  # unknown: assume the worst
+    assert cost(query, {"n": "7"}) == weights.W_POPULAR + MAX_PAGE  # refused later anyway
     with_default = "query ($n: Int = 3) { popularMovies(first: $n) { title } }"
-    assert cost(with_default, {}) == types.W_POPULAR + 3
-    assert cost(with_default, {"n": 4}) == types.W_POPULAR + 4
+    assert cost(with_default, {}) == weights.W_POPULAR + 3
+    assert cost(with_default, {"n": 4}) == weights.W_POPULAR + 4
 
 
 def test_nesting_multiplies_and_aliases_each_count() -> None:
-    inner = 1 + (1 + types.W_SIMILAR + 5 * (1 + 1))  # a SimilarMovie, its movie, its similar
+    inner = 1 + (1 + weights.W_SIMILAR + 5 * (1 + 1))  # a SimilarMovie, its movie, its similar
     nested = (
         "{ similarMovies(movieId: 1, first: 10) "
         "{ movie { similar(first: 5) { movie { title } } } } }"
     )
-    assert cost(nested) == types.W_SIMILAR + 10 * inner
+    assert cost(nested) == weights.W_SIMILAR + 10 * inner
     aliased = "{ a: movie(id: 1) { title } b: movie(id: 2) { title } c: movie(id: 3) { id } }"
     assert cost(aliased) == 3
 
@@ -111,16 +111,16 @@ def test_fragments_count_where_they_are_spread() -> None:
     { a: movie(id: 1) { ...M } b: popularMovies(first: 4) { ...M } }
     fragment M on Movie { title ratingsCount }
     """
-    per_movie = 1 + types.W_MOVIE_STATS
-    assert cost(spread_twice) == per_movie + types.W_POPULAR + 4 * per_movie
+    per_movie = 1 + weights.W_MOVIE_STATS
+    assert cost(spread_twice) == per_movie + weights.W_POPULAR + 4 * per_movie
     inline = "{ movie(id: 1) { ... on Movie { ratingsCount } ... { averageRating } } }"
-    assert cost(inline) == 1 + 2 * types.W_MOVIE_STATS
+    assert cost(inline) == 1 + 2 * weights.W_MOVIE_STATS
     nested = """
     { movie(id: 1) { ...Outer } }
     fragment Outer on Movie { similar(first: 3) { ...Inner } }
     fragment Inner on SimilarMovie { movie { ratingsCount } }
     """
-    assert cost(nested) == 1 + types.W_SIMILAR + 3 * (1 + 1 + types.W_MOVIE_STATS)
+    assert cost(nested) == 1 + weights.W_SIMILAR + 3 * (1 + 1 + weights.W_MOVIE_STATS)
 
 
 def test_on_a_union_the_costliest_member_counts() -> None:
@@ -133,15 +133,15 @@ def test_on_a_union_the_costliest_member_counts() -> None:
       }
     }
     """
-    saved = 2 + 1 + types.W_USER_RATINGS  # rating and its movie; user and its count
-    assert cost(query) == types.W_RATE_MOVIE + 1 + saved
+    saved = 2 + 1 + weights.W_USER_RATINGS  # rating and its movie; user and its count
+    assert cost(query) == weights.W_RATE_MOVIE + 1 + saved
 
 
 def test_a_connection_sizes_its_edges_by_first() -> None:
     query = "{ movies(first: 7) { totalCount edges { node { title } } pageInfo { hasNextPage } } }"
-    assert cost(query) == types.W_MOVIES + 1 + 7 * 2 + 1
+    assert cost(query) == weights.W_MOVIES + 1 + 7 * 2 + 1
     default = "{ user(id: 1) { ratings { edges { node { rating } } } } }"
-    assert cost(default) == 1 + types.W_RATINGS_PAGE + 1 + 20 * 2
+    assert cost(default) == 1 + weights.W_RATINGS_PAGE + 1 + 20 * 2
 
 
 def test_an_explanation_names_at_most_three_movies() -> None:
@@ -150,15 +150,15 @@ def test_an_explanation_names_at_most_three_movies() -> None:
         "{ explanation { because { title } contributions { share movie { id } } } } }"
     )
     explanation = 1 + 3 * 1 + 3 * 2
-    assert cost(query) == types.W_RECOMMENDATIONS + 2 * (1 + types.W_EXPLANATION + explanation)
+    assert cost(query) == weights.W_RECOMMENDATIONS + 2 * (1 + weights.W_EXPLANATION + explanation)
 
 
 def test_skip_and_include_drop_what_they_certainly_drop() -> None:
     query = "query ($s: Boolean!) { movie(id: 1) { ratingsCount @skip(if: $s) } }"
     assert cost(query, {"s": True}) == 1
-    assert cost(query, {"s": False}) == 1 + types.W_MOVIE_STATS
+    assert cost(query, {"s": False}) == 1 + weights.W_MOVIE_STATS
     assert cost("{ movie(id: 1) @include(if: false) { title } }") == 0
-    assert cost(query, {}) == 1 + types.W_MOVIE_STATS  # unknown: counted
+    assert cost(query, {}) == 1 + weights.W_MOVIE_STATS  # unknown: counted
 
 
 def test_introspection_has_a_flat_price() -> None:
@@ -194,7 +194,7 @@ def test_every_list_of_objects_declares_its_size() -> None:
 
 
 def test_declared_weights_follow_the_committed_measurement() -> None:
-    """The weights in types.py are the ones bench/results/query_cost.json measured, rounded
+    """The weights in weights.py are the ones bench/results/query_cost.json measured, rounded
     (within 3x, or 10 units for the lightest, as the measurement is noisy): re-run
     ``python -m bench.query_cost`` and update them together."""
     measured = json.loads((REPO / "bench" / "results" / "query_cost.json").read_text())
@@ -269,9 +269,7 @@ def test_the_shapes_that_pinned_the_server_are_over_the_limit(query: str) -> Non
 def test_a_costly_operation_is_refused_before_anything_runs(
     api: Server, engine_calls: EngineSpy, query: str
 ) -> None:
-    started = time.monotonic()
     response = httpx.post(f"{api.url}/graphql", json={"query": query}, timeout=30)
-    elapsed = time.monotonic() - started
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["data"] is None
@@ -281,8 +279,12 @@ def test_a_costly_operation_is_refused_before_anything_runs(
     assert extensions["limit"] == api.settings.max_query_cost
     assert extensions["cost"] == cost(query) > extensions["limit"]
     assert str(extensions["limit"]) in error["message"]
-    assert engine_calls.total == 0
-    assert elapsed < 1.0
+    assert engine_calls.total == 0  # refused before any resolver reached the engine
+
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For tests of limits that start a server of their own: the database behind it is not what
+they check, so one backend is enough (each server start loads the engine again)."""
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +297,7 @@ def metered(api_settings: Settings) -> Iterator[Server]:
         yield server
 
 
+@SQLITE_ONLY
 def test_rate_limit_reports_what_was_charged(metered: Server) -> None:
     small = (
         "{ rateLimit { cost limit remaining resetAt queryCost maxQueryCost } "
@@ -328,6 +331,7 @@ def test_rate_limit_reports_what_was_charged(metered: Server) -> None:
     assert charged["remaining"] == limit["remaining"] - charged["cost"]
 
 
+@SQLITE_ONLY
 def test_a_query_over_the_remaining_budget_is_refused_whole(
     api_settings: Settings, engine_calls: EngineSpy
 ) -> None:
@@ -346,18 +350,19 @@ def test_a_query_over_the_remaining_budget_is_refused_whole(
         assert small.json()["data"]["rateLimit"]["remaining"] == 49  # the refusal spent nothing
 
 
+@SQLITE_ONLY
 def test_the_request_timeout_stops_the_remaining_work(
     api_settings: Settings, engine_calls: EngineSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Twenty engine calls of 30 ms each, well within the cost limit, outlast a 0.2 s request
-    timeout: the client gets 503 TIMEOUT at the deadline, and the calls not started by then
-    never start (the engine is slowed with a sleep so the test does not depend on the
-    machine's speed)."""
+    """Twenty engine calls of 100 ms each (2 s in all), well within the cost limit, outlast a
+    0.2 s request timeout: the client gets 503 TIMEOUT long before the work could have ended,
+    and the calls not started by then never start (the engine is slowed with a sleep so the
+    test does not depend on the machine's speed)."""
     popular = Engine.popular  # the spy: it records the start of each call
 
     def slow_popular(self: Engine, *args: Any, **kwargs: Any) -> Any:
         found = popular(self, *args, **kwargs)
-        time.sleep(0.03)
+        time.sleep(0.1)
         return found
 
     monkeypatch.setattr(Engine, "popular", slow_popular)
@@ -372,7 +377,7 @@ def test_the_request_timeout_stops_the_remaining_work(
         time.sleep(0.5)
     assert response.status_code == 503, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
-    assert answered - started < timeout + 0.3
+    assert answered - started < 1.0  # half of what the twenty calls would take
     calls = engine_calls.starts["popular"]
     assert 1 <= len(calls) < 20
     assert max(calls) < answered  # nothing started after the answer

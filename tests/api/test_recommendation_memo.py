@@ -8,15 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys_gql.api.schema import build_schema
-from recsys_gql.api.types import Recommendation
-from recsys_gql.db import repository as repo
 from recsys_gql.db.hot_reads import SqliteHotReads
 from recsys_gql.db.repository import all_movies
 from recsys_gql.db.session import Database
-from recsys_gql.recsys.engine import Engine
+from recsys_gql.recsys.engine import Engine, Recommendation
 from recsys_gql.recsys.memo import RecommendationMemo
 from recsys_gql.settings import Settings
 from tests.api.conftest import direct_context, fresh_user, record_statements
+from tests.db import queries
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 QUERY = "query R($u: Int!) { recommendations(userId: $u, first: 10) { score movie { id } } }"
@@ -36,7 +35,7 @@ async def test_a_repeat_is_answered_from_the_memo_until_something_is_committed(
             catalog = await all_movies(session)
         async with database.write() as session:
             for movie in (1, 2355, 3114):
-                await repo.upsert_rating(session, user, movie, 5.0, NOW)
+                await queries.upsert_rating(session, user, movie, 5.0, NOW)
 
         async def ask() -> tuple[list[dict[str, Any]], int]:
             """The answer, and how many times the ratings were read for it."""
@@ -56,7 +55,7 @@ async def test_a_repeat_is_answered_from_the_memo_until_something_is_committed(
         assert (memo.hits, memo.misses) == (1, 1)
 
         async with database.write() as session:  # another connection commits a rating
-            await repo.upsert_rating(session, user, 4886, 5.0, NOW)
+            await queries.upsert_rating(session, user, 4886, 5.0, NOW)
         after, reads = await ask()
         assert reads == 1
         assert after != first

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pytest
 
 from recsys_gql.api.search_batcher import SearchBatcher
-from recsys_gql.errors import InvalidArgument
+from recsys_gql.errors import InvalidParameter
 from recsys_gql.recsys.engine import check_query
 
 
@@ -147,9 +147,9 @@ async def test_bad_input_fails_alone() -> None:
         return_exceptions=True,
     )
     assert good == ("fine#0",)
-    assert isinstance(empty, InvalidArgument)
-    assert empty.field == "query"
-    assert isinstance(long, InvalidArgument)
+    assert isinstance(empty, InvalidParameter)
+    assert empty.parameter == "text"
+    assert isinstance(long, InvalidParameter)
     assert "1000" in str(long)
     assert search.calls == [(["fine"], 1)]
     await subject.close()

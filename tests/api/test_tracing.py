@@ -112,6 +112,7 @@ def test_spans_carry_no_query_text_variables_or_url_query(api_settings: Settings
         assert secret not in everything
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # what is imported
 def test_tracing_is_off_by_default_and_loads_nothing(api_settings: Settings) -> None:
     """Off, the app loads none of its tracing: no instrumentation, exporter, tracer SDK or
     Strawberry extension (redis-py imports OpenTelemetry's API for metrics of its own, which

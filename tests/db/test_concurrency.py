@@ -12,10 +12,10 @@ from sqlalchemy import event, func
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 
-from recsys_gql.db import repository as repo
 from recsys_gql.db.loader import InitResult, init_database
 from recsys_gql.db.models import Rating
 from recsys_gql.db.session import AsyncSession, create_db_engine, session_factory, write_session
+from tests.db import queries
 from tests.db.conftest import write_tiny_dataset
 
 USERS = (1, 2, 3, 500, 501)  # 500 and 501 do not exist yet: created by concurrent first writes
@@ -39,7 +39,7 @@ async def test_200_concurrent_upserts(
 
     async def write(pair: tuple[int, int], value: float) -> None:
         async with write_session(sessions) as session:
-            row = await repo.upsert_rating(session, pair[0], pair[1], value, datetime.now(UTC))
+            row = await queries.upsert_rating(session, pair[0], pair[1], value, datetime.now(UTC))
             assert row.rating == value
             event.listen(
                 session.sync_session, "after_commit", lambda _s: committed.append((pair, value))
@@ -50,8 +50,8 @@ async def test_200_concurrent_upserts(
     async def read() -> None:
         nonlocal reads
         async with sessions() as session:
-            ratings = await repo.ratings_of_users(session, USERS)
-            await repo.rating_stats(session, MOVIES)
+            ratings = await queries.ratings_of_users(session, USERS)
+            await queries.rating_stats(session, MOVIES)
         assert set(ratings) == set(USERS)
         reads += 1
 
@@ -68,7 +68,7 @@ async def test_200_concurrent_upserts(
             .group_by(col(Rating.user_id), col(Rating.movie_id))
         )
         stored = {(u, m): (n, value) for u, m, n, value in rows}
-        assert await repo.users_exist(session, USERS) == set(USERS)
+        assert await queries.users_exist(session, USERS) == set(USERS)
     assert set(stored) == set(PAIRS)
     assert {pair: n for pair, (n, _) in stored.items()} == dict.fromkeys(PAIRS, 1)
     values = {pair: value for pair, (_, value) in stored.items()}
@@ -93,15 +93,15 @@ async def test_two_engines_on_one_sqlite_file(tmp_path: Path) -> None:
             value = VALUES[i % len(VALUES)]
             async with write_session(factories[i % 2]) as session:
                 # Read first, then write: the pattern that fails under a deferred BEGIN.
-                await repo.get_rating(session, *pair)
-                await repo.upsert_rating(session, pair[0], pair[1], value, datetime.now(UTC))
+                await queries.get_rating(session, *pair)
+                await queries.upsert_rating(session, pair[0], pair[1], value, datetime.now(UTC))
                 await asyncio.sleep(0)
             acknowledged.append((pair, value))
 
         await asyncio.gather(*(write(i) for i in range(120)))
         last = dict(acknowledged)
         async with factories[0]() as session:
-            ratings = await repo.ratings_of_users(session, USERS)
+            ratings = await queries.ratings_of_users(session, USERS)
         assert {(u, m): ratings[u][m] for u, m in PAIRS} == last
     finally:
         for engine in engines:

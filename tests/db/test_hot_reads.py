@@ -25,6 +25,7 @@ from recsys_gql.db.hot_reads import (
 )
 from recsys_gql.db.loader import InitResult
 from recsys_gql.db.session import BUSY_TIMEOUT_MS, AsyncSession, create_db_engine, write_session
+from tests.db import queries
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -63,8 +64,8 @@ async def test_same_answers_as_the_repository(
     users = [2, 1, 42, 1]
     movies = [1, 2, 3, 4, 5, 99]
     async with sessions() as session:
-        expected_ratings = await repo.ratings_of_users(session, users)
-        expected_stats = await repo.rating_stats(session, movies)
+        expected_ratings = await queries.ratings_of_users(session, users)
+        expected_stats = await queries.rating_stats(session, movies)
     assert await reads.ratings_of_users(users) == expected_ratings
     assert await reads.ratings_of_users(users) == {
         2: {1: 3.0, 3: 4.5},
@@ -94,8 +95,8 @@ async def test_a_committed_write_is_seen_by_the_next_read(
 ) -> None:
     before = await reads.ratings_of_users([1])
     async with write_session(db_engine) as session:
-        await repo.upsert_rating(session, 1, 3, 2.0, NOW)
-        await repo.upsert_rating(session, 7, 5, 4.5, NOW)  # a new user
+        await queries.upsert_rating(session, 1, 3, 2.0, NOW)
+        await queries.upsert_rating(session, 7, 5, 4.5, NOW)  # a new user
     after = await reads.ratings_of_users([1, 7])
     assert after[1] == {**before[1], 3: 2.0}
     assert after[7] == {5: 4.5}
@@ -193,7 +194,7 @@ async def test_the_change_counter_moves_with_every_commit_by_another_connection(
     await reads.ratings_of_users([1])
     assert await reads.change_counter() == first  # reading changes nothing
     async with write_session(db_engine) as session:
-        await repo.upsert_rating(session, 1, 3, 2.0, NOW)
+        await queries.upsert_rating(session, 1, 3, 2.0, NOW)
     second = await reads.change_counter()
     assert second not in (None, first)
     path = make_url(db_engine.url).database

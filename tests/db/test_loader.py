@@ -14,10 +14,10 @@ from sqlmodel import col, select
 
 from recsys_gql.db.loader import DatasetMismatch, dataset_fingerprint, init_database
 from recsys_gql.db.models import DatasetInfo, Movie, Rating, User
-from recsys_gql.db.repository import upsert_rating
 from recsys_gql.db.session import AsyncSession, write_session
 from recsys_gql.errors import DataValidationError
 from tests.db.conftest import RATINGS, write_tiny_dataset
+from tests.db.queries import upsert_rating
 
 
 async def counts(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:

@@ -20,6 +20,7 @@ from recsys_gql.db.inline_writes import SqliteInlineWrites
 from recsys_gql.db.loader import InitResult
 from recsys_gql.db.rating_writer import RatingWriter
 from recsys_gql.db.session import BUSY_TIMEOUT_MS, AsyncSession, Database
+from tests.db import queries
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -75,7 +76,7 @@ async def test_concurrent_ratings_share_transactions_and_all_land(
     for user, movie, rating in writes:
         last[(user, movie)] = rating  # later submissions win
     async with sessions() as session:
-        stored = await repo.ratings_of_users(session, range(100, 120))
+        stored = await queries.ratings_of_users(session, range(100, 120))
     assert {(u, m): r for u, by_movie in stored.items() for m, r in by_movie.items()} == last
 
 
@@ -92,7 +93,7 @@ async def test_a_bad_rating_fails_alone(
     await writer.close()
     assert isinstance(results[1], IntegrityError)
     async with sessions() as session:
-        stored = await repo.ratings_of_users(session, [200, 201, 202])
+        stored = await queries.ratings_of_users(session, [200, 201, 202])
     assert stored == {200: {1: 4.0}, 201: {}, 202: {2: 3.5}}
 
 

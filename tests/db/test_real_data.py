@@ -16,6 +16,7 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.loader import init_database
 from recsys_gql.db.models import Movie
 from recsys_gql.db.session import AsyncSession
+from tests.db import queries
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +66,10 @@ async def test_load_ml_latest_small(
             862,
             "0114709",
         )
-        stats = await repo.rating_stats(session, [1])
+        stats = await queries.rating_stats(session, [1])
         assert stats[1][0] == 215
         assert (
-            sum(len(r) for r in (await repo.ratings_of_users(session, range(1, 611))).values())
+            sum(len(r) for r in (await queries.ratings_of_users(session, range(1, 611))).values())
             == 100836
         )
         with_overview = (

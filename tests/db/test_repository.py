@@ -15,6 +15,7 @@ from recsys_gql.db import repository as repo
 from recsys_gql.db.loader import InitResult
 from recsys_gql.db.models import Movie, Rating, User
 from recsys_gql.db.session import AsyncSession, write_session
+from tests.db import queries
 
 
 async def page_through(
@@ -107,7 +108,7 @@ async def test_list_movies_genre_and_year_filters(
 
 async def test_all_genres(sessions: async_sessionmaker[AsyncSession], loaded: InitResult) -> None:
     async with sessions() as session:
-        assert await repo.all_genres(session) == [
+        assert await queries.all_genres(session) == [
             "Adventure",
             "Animation",
             "Children",
@@ -123,16 +124,16 @@ async def test_movie_and_user_lookups(
     sessions: async_sessionmaker[AsyncSession], loaded: InitResult
 ) -> None:
     async with sessions() as session:
-        found = await repo.movies_by_ids(session, [4, 1, 99, 4])
+        found = await queries.movies_by_ids(session, [4, 1, 99, 4])
         assert sorted(found) == [1, 4]
         assert found[4].title == "Shining, The"
-        assert await repo.movies_by_ids(session, []) == {}
+        assert await queries.movies_by_ids(session, []) == {}
         movie = await repo.get_movie(session, 3)
         assert movie is not None
         assert movie.title == "Babylon 5"
         assert await repo.get_movie(session, 99) is None
 
-        assert await repo.users_exist(session, [1, 3, 42]) == {1, 3}
+        assert await queries.users_exist(session, [1, 3, 42]) == {1, 3}
         user = await repo.get_user(session, 2)
         assert user is not None
         assert user.created_at == datetime.fromtimestamp(1445714000, UTC)
@@ -143,17 +144,17 @@ async def test_ratings_of_users(
     sessions: async_sessionmaker[AsyncSession], loaded: InitResult
 ) -> None:
     async with sessions() as session:
-        assert await repo.ratings_of_users(session, [2, 1, 42]) == {
+        assert await queries.ratings_of_users(session, [2, 1, 42]) == {
             2: {1: 3.0, 3: 4.5},
             1: {1: 4.0, 2: 5.0, 4: 3.0},
             42: {},
         }
-        assert await repo.ratings_of_users(session, []) == {}
+        assert await queries.ratings_of_users(session, []) == {}
 
 
 async def test_rating_stats(sessions: async_sessionmaker[AsyncSession], loaded: InitResult) -> None:
     async with sessions() as session:
-        stats = await repo.rating_stats(session, [1, 2, 3, 4, 5, 99])
+        stats = await queries.rating_stats(session, [1, 2, 3, 4, 5, 99])
     counts = {movie_id: count for movie_id, (count, _) in stats.items()}
     means = {movie_id: mean for movie_id, (_, mean) in stats.items()}
     assert counts == {1: 3, 2: 2, 3: 2, 4: 2, 5: 0, 99: 0}
@@ -174,12 +175,12 @@ async def test_upsert_creates_the_user_then_updates_in_place(
 ) -> None:
     t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     async with write_session(sessions) as session:
-        row = await repo.upsert_rating(session, 1000, 3, 4.5, t0)
+        row = await queries.upsert_rating(session, 1000, 3, 4.5, t0)
     assert (row.user_id, row.movie_id, row.rating, row.rated_at) == (1000, 3, 4.5, t0)
 
     t1 = t0 + timedelta(hours=1)
     async with write_session(sessions) as session:
-        row = await repo.upsert_rating(session, 1000, 3, 2.0, t1.astimezone())  # any zone
+        row = await queries.upsert_rating(session, 1000, 3, 2.0, t1.astimezone())  # any zone
     assert (row.rating, row.rated_at) == (2.0, t1)
 
     async with sessions() as session:
@@ -188,7 +189,7 @@ async def test_upsert_creates_the_user_then_updates_in_place(
         user = await repo.get_user(session, 1000)
         assert user is not None
         assert user.created_at == t0  # not moved by the re-rating
-        count, mean = (await repo.rating_stats(session, [3]))[3]
+        count, mean = (await queries.rating_stats(session, [3]))[3]
         assert count == 3
         assert mean == pytest.approx(3.0)
 
@@ -197,14 +198,14 @@ async def test_upsert_overwrites_a_loaded_rating(
     sessions: async_sessionmaker[AsyncSession], loaded: InitResult
 ) -> None:
     async with write_session(sessions) as session:
-        assert (await repo.get_rating(session, 1, 1)) is not None
-        row = await repo.upsert_rating(session, 1, 1, 1.0, datetime.now(UTC))
+        assert (await queries.get_rating(session, 1, 1)) is not None
+        row = await queries.upsert_rating(session, 1, 1, 1.0, datetime.now(UTC))
         assert row.rating == 1.0
-        stored = await repo.get_rating(session, 1, 1)
+        stored = await queries.get_rating(session, 1, 1)
         assert stored is not None
         assert stored.rating == 1.0  # the identity map was refreshed
     async with sessions() as session:
-        assert (await repo.ratings_of_users(session, [1]))[1][1] == 1.0
+        assert (await queries.ratings_of_users(session, [1]))[1][1] == 1.0
         count = (await session.exec(select(func.count()).select_from(Rating))).one()
         assert count == 9
 
@@ -214,7 +215,7 @@ async def test_upsert_needs_a_write_session(
 ) -> None:
     async with sessions() as session:
         with pytest.raises(RuntimeError, match="write_session"):
-            await repo.upsert_rating(session, 1, 1, 3.0, datetime.now(UTC))
+            await queries.upsert_rating(session, 1, 1, 3.0, datetime.now(UTC))
 
 
 async def test_naive_datetimes_are_refused(
@@ -222,7 +223,7 @@ async def test_naive_datetimes_are_refused(
 ) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         async with write_session(sessions) as session:
-            await repo.upsert_rating(session, 1, 1, 3.0, datetime(2024, 1, 1))
+            await queries.upsert_rating(session, 1, 1, 3.0, datetime(2024, 1, 1))
 
 
 async def test_the_check_constraint_rejects_out_of_range_ratings(
@@ -232,7 +233,7 @@ async def test_the_check_constraint_rejects_out_of_range_ratings(
     # Through the repository (which leaves range checks to the API and the database) ...
     with pytest.raises(IntegrityError, match="ck_ratings_rating_range"):
         async with write_session(sessions) as session:
-            await repo.upsert_rating(session, 1, 5, 7.0, now)
+            await queries.upsert_rating(session, 1, 5, 7.0, now)
 
     # ... and with raw SQL, bypassing every Python layer.
     async def raw_insert(rating: float) -> None:
@@ -250,8 +251,8 @@ async def test_the_check_constraint_rejects_out_of_range_ratings(
         with pytest.raises(IntegrityError, match="ck_ratings_rating_range"):
             await raw_insert(bad)
     async with sessions() as session:
-        assert await repo.get_rating(session, 1, 5) is None
-        assert (await repo.ratings_of_users(session, [1]))[1] == {1: 4.0, 2: 5.0, 4: 3.0}
+        assert await queries.get_rating(session, 1, 5) is None
+        assert (await queries.ratings_of_users(session, [1]))[1] == {1: 4.0, 2: 5.0, 4: 3.0}
 
 
 async def test_foreign_keys_are_enforced(
@@ -259,7 +260,7 @@ async def test_foreign_keys_are_enforced(
 ) -> None:
     with pytest.raises(IntegrityError):
         async with write_session(sessions) as session:
-            await repo.upsert_rating(session, 1, 999, 3.0, datetime.now(UTC))
+            await queries.upsert_rating(session, 1, 999, 3.0, datetime.now(UTC))
     with pytest.raises(IntegrityError):
         async with write_session(sessions) as session:
             await session.exec(
@@ -268,7 +269,7 @@ async def test_foreign_keys_are_enforced(
                 )
             )
     async with sessions() as session:
-        assert await repo.users_exist(session, [555]) == set()
+        assert await queries.users_exist(session, [555]) == set()
 
 
 async def test_movies_added_through_the_orm_are_searchable(

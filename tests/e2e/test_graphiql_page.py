@@ -31,7 +31,8 @@ from starlette.testclient import TestClient
 
 from recsys_gql import graphiql
 from recsys_gql.api.schema import build_schema
-from recsys_gql.app import RecsysGraphQL, create_app
+from recsys_gql.api.view import RecsysGraphQL
+from recsys_gql.app import create_app
 from recsys_gql.settings import Settings
 from tests.api.conftest import running
 from tests.e2e.conftest import require_assets

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys_gql.errors import InvalidArgument, UnknownMovie
+from recsys_gql.errors import InvalidParameter, UnknownMovie
 from recsys_gql.recsys.blend import normalise
 from recsys_gql.recsys.content import SentenceEncoder
 from recsys_gql.recsys.engine import Engine, HybridSettings
@@ -208,14 +208,15 @@ def test_without_a_ranker_the_ramp_leans_on_content_for_few_ratings(blend_engine
         ({"alpha": math.nan}, "alpha"),
         ({"alpha": math.inf}, "alpha"),
         ({"genres": ["Westerns"]}, "genres"),
-        ({"year_range": (2000, 1990)}, "yearFrom"),
-        ({"year_range": (99, None)}, "yearFrom"),
+        ({"year_range": (2000, 1990)}, "year_from"),
+        ({"year_range": (99, None)}, "year_from"),
+        ({"year_range": (None, 3000)}, "year_to"),
     ],
 )
 def test_bad_arguments_raise_typed_errors(engine: Engine, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(InvalidParameter) as err:
         engine.recommend(USERS_A[0], **kwargs)
-    assert err.value.field == field
+    assert err.value.parameter == field
     assert err.value.code == "INVALID_ARGUMENT"
 
 
@@ -253,9 +254,9 @@ def test_search_finds_a_described_movie(engine: Engine) -> None:
     hits = engine.search("a clownfish searching the ocean for his son", n=3)
     assert hits[0].movie_id == 2
     for text in ("", "   "):
-        with pytest.raises(InvalidArgument, match="must not be empty"):
+        with pytest.raises(InvalidParameter, match="must not be empty"):
             engine.search(text)
-    with pytest.raises(InvalidArgument, match="at most 1000 characters"):
+    with pytest.raises(InvalidParameter, match="at most 1000 characters"):
         engine.search("x" * 1001)
 
 
@@ -275,9 +276,9 @@ def test_a_batch_of_searches_answers_each_as_a_lone_search(engine: Engine) -> No
             assert [h.movie_id for h in hits] == [h.movie_id for h in alone]
             assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-5)
     assert engine.search_many([], 3) == []
-    with pytest.raises(InvalidArgument, match="must not be empty"):
+    with pytest.raises(InvalidParameter, match="must not be empty"):
         engine.search_many(["fine", " "], 3)
-    with pytest.raises(InvalidArgument, match="from 1 to 100"):
+    with pytest.raises(InvalidParameter, match="from 1 to 100"):
         engine.search_many(["fine"], 0)
 
 

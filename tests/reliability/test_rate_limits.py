@@ -21,7 +21,8 @@ import pytest
 from graphql import parse
 from pydantic import ValidationError
 
-from recsys_gql.api.throttling import Bucket, client_address, operation_charge, root_fields
+from recsys_gql.api.extensions.throttling import operation_charge, root_fields
+from recsys_gql.api.limiter import Bucket, client_address
 from recsys_gql.settings import Settings
 from tests.api.conftest import Server, running, sign_up
 from tests.processes import (
@@ -340,7 +341,7 @@ def test_redis_down_fails_open_by_default_and_warns(
     )
     assert settings.rate_limit_fail_open  # the default
     with (
-        caplog.at_level(logging.WARNING, logger="recsys_gql.api.throttling"),
+        caplog.at_level(logging.WARNING, logger="recsys_gql.api.limiter"),
         running(settings) as server,
     ):
         for _ in range(3):  # over the limit, yet served: nothing can count
@@ -348,7 +349,7 @@ def test_redis_down_fails_open_by_default_and_warns(
             assert response.status_code == 200, response.text
             assert response.json()["data"]["genres"]
             assert "X-RateLimit-Limit" not in response.headers
-    warnings = [r.getMessage() for r in caplog.records if r.name == "recsys_gql.api.throttling"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "recsys_gql.api.limiter"]
     assert len(warnings) == 1  # once per outage, not once per request
     assert "unavailable" in warnings[0]
     assert "fail-open" in warnings[0]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from recsys_gql.api.hardening import error_status
+from recsys_gql.api.http_status import error_status
 from recsys_gql.settings import Settings
 from tests.api.conftest import Server, running
 
@@ -133,7 +133,7 @@ def test_slow_requests_time_out(api_settings: Settings) -> None:
 def test_query_limits_keep_the_validation_cache_key_stable() -> None:
     """The validation cache is keyed by the rule classes; limiters rebuilt per request with
     fresh classes made every request miss it."""
-    from recsys_gql.api.hardening import DocumentLimits, limit_extensions
+    from recsys_gql.api.extensions.document_limits import DocumentLimits, limit_extensions
 
     factories = limit_extensions(Settings())
     first = [f() for f in factories]

@@ -1,8 +1,9 @@
 """One concern: refuse out-of-range arguments before anything runs.
 
-A page size (``first``) outside 1-100, an ``alpha`` or ``diversity`` outside [0, 1], or an
-``excludeMovieIds`` list longer than its bound is the client's
-mistake whatever field it is given to. Checked in ``on_execute`` from the document and the
+This is the one place the API checks its arguments' ranges. A page size (``first``) outside
+1-100, an ``alpha`` or ``diversity`` outside [0, 1], an ``excludeMovieIds`` list longer than
+its bound or a ``yearFrom`` after the field's ``yearTo`` is the client's mistake whatever
+field it is given to. Checked in ``on_execute`` from the document and the
 request's variables, such an operation is answered 400 with ``INVALID_ARGUMENT`` and the
 argument's name, and no resolver runs. Checked inside a resolver instead, the error would
 reach the client only after sibling fields had started, and, on a non-null field, cancel
@@ -61,6 +62,16 @@ RULES: dict[str, Callable[[str, object], None]] = {
 left to GraphQL's own coercion, which refuses them with BAD_USER_INPUT)."""
 
 
+def _year_range(arguments: Mapping[str, object]) -> None:
+    low, high = arguments.get("yearFrom"), arguments.get("yearTo")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        raise InvalidArgument("yearFrom", f"{low} is after yearTo {high}")
+
+
+FIELD_RULES: tuple[Callable[[Mapping[str, object]], None], ...] = (_year_range,)
+"""Checks of a field's arguments together, wherever they appear."""
+
+
 def check_arguments(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
 ) -> None:
@@ -90,10 +101,16 @@ def _walk(
         if not included(selection, variables):
             continue
         if isinstance(selection, FieldNode):
-            for argument in selection.arguments or ():
-                rule = RULES.get(argument.name.value)
+            arguments = {
+                argument.name.value: value_from_ast_untyped(argument.value, variables)
+                for argument in selection.arguments or ()
+            }
+            for name, value in arguments.items():
+                rule = RULES.get(name)
                 if rule is not None:
-                    rule(argument.name.value, value_from_ast_untyped(argument.value, variables))
+                    rule(name, value)
+            for field_rule in FIELD_RULES:
+                field_rule(arguments)
             if selection.selection_set is not None:
                 _walk(selection.selection_set, fragments, variables, entered)
         elif isinstance(selection, InlineFragmentNode):

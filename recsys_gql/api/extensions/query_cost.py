@@ -21,7 +21,7 @@ from recsys_gql.api.context import Context
 from recsys_gql.api.cost import CostModel
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
-"""The code of a refused operation (``hardening.BAD_INPUT_CODES`` answers it with 400)."""
+"""The code of a refused operation (:mod:`recsys_gql.api.http_status` answers it with 400)."""
 
 
 class QueryCost(SchemaExtension):

@@ -1,7 +1,8 @@
 """One concern: give every error an ``extensions.code`` and mask the unexpected ones.
 
 Domain errors (:class:`~recsys_gql.errors.RecsysError`) keep their message and carry their
-code (and ``field`` where there is one); syntax errors (a document over the token limit
+code (and ``field`` where there is one: an engine parameter is named as the GraphQL argument
+that carried it, see :data:`ARGUMENT_OF_PARAMETER`); syntax errors (a document over the token limit
 included) are ``GRAPHQL_PARSE_FAILED`` and validation errors ``GRAPHQL_VALIDATION_FAILED``;
 anything else becomes "Unexpected error." with code
 ``INTERNAL_SERVER_ERROR`` and is logged with its traceback, so no internals reach a client.
@@ -16,9 +17,19 @@ from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from recsys_gql.api.request_facts import note_operation
-from recsys_gql.errors import InvalidArgument, RecsysError
+from recsys_gql.errors import InvalidArgument, InvalidParameter, RecsysError
 
 log = logging.getLogger("recsys_gql.api")
+
+ARGUMENT_OF_PARAMETER = {
+    "n": "first",
+    "exclude": "excludeMovieIds",
+    "genre_match": "genreMatch",
+    "text": "query",
+    "year_from": "yearFrom",
+    "year_to": "yearTo",
+}
+"""The GraphQL argument that carries each engine parameter of another name."""
 
 
 def _coded(error: GraphQLError) -> GraphQLError:
@@ -26,9 +37,13 @@ def _coded(error: GraphQLError) -> GraphQLError:
     extensions = dict(error.extensions or {})
     if isinstance(original, RecsysError):
         extensions["code"] = original.code
+        message = original.message
         if isinstance(original, InvalidArgument):
             extensions["field"] = original.field
-        message = original.message
+        elif isinstance(original, InvalidParameter):
+            field = ARGUMENT_OF_PARAMETER.get(original.parameter, original.parameter)
+            extensions["field"] = field
+            message = f"{field}: {original.problem}"
     elif isinstance(error, GraphQLSyntaxError):
         extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
         message = error.message
