@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_gql.errors import InvalidArgument
+from recsys_gql.errors import InvalidParameter
 from recsys_gql.recsys.content import SentenceEncoder
 from recsys_gql.recsys.diversity import intra_list_diversity
 from recsys_gql.recsys.engine import Engine
@@ -32,7 +32,7 @@ def test_any_and_all() -> None:
 
 def test_genre_names_are_case_and_blank_insensitive_and_unknown_ones_refused() -> None:
     assert genre_columns([" Comedy", "HORROR"], LOOKUP, list(LOOKUP)) == [1, 2]
-    with pytest.raises(InvalidArgument, match="unknown genre 'Western'"):
+    with pytest.raises(InvalidParameter, match="unknown genre 'Western'"):
         genre_columns(["Western"], LOOKUP, list(LOOKUP))
 
 
@@ -105,6 +105,6 @@ def test_diversity_on_the_blend_and_with_explanations(engine: Engine) -> None:
     assert explained[0].because  # the best pick is backed by the user's ratings
 
 
-def test_bad_diversity_is_an_invalid_argument(engine: Engine) -> None:
-    with pytest.raises(InvalidArgument, match="diversity"):
+def test_bad_diversity_is_an_invalid_parameter(engine: Engine) -> None:
+    with pytest.raises(InvalidParameter, match="diversity"):
         engine.recommend(USERS_A[0], 4, diversity=1.5)
