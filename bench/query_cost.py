@@ -227,6 +227,12 @@ def probes(users: list[int], movies: list[int], token_user: int) -> list[Probe]:
             field="Mutation.rateMovie",
         ),
         Probe("sign_up", "mutation { signUp { token } }", lambda i: {}, field="Mutation.signUp"),
+        Probe(
+            "hide_movie",
+            "mutation($m:Int!){ hideMovie(movieId:$m){ __typename } }",
+            lambda i: {"m": movies[(i * 37) % len(movies)]},
+            field="Mutation.hideMovie",
+        ),
     ]
 
 

@@ -37,6 +37,11 @@ from recsys_gql.recsys.ranker import Ranker
 from recsys_gql.recsys.runs import open_run
 from recsys_gql.recsys.vocab import IdVocab
 from training.config import EvalConfig, TrainConfig
+from training.diversity_study import (
+    choose_default,
+    diversity_curve,
+    hides_as_evidence,
+)
 from training.embed import embed_texts
 from training.evaluate import (
     Arms,
@@ -141,7 +146,7 @@ def run_evaluation(
     sizes = [n for n in config.cold_start_sizes if n > 0]
 
     # -- validation: tune the blend and EASE^R's λ; the ranker against EASE^R there --------
-    val_catalog, _ = leak_free_catalog(data, fit_part, base, train_config, embed)
+    val_catalog, val_texts = leak_free_catalog(data, fit_part, base, train_config, embed)
     val = SplitData.build(fit_part, validation, val_catalog, threshold, max_users=max_users,
                           seed=seed)  # fmt: skip
     report(f"validation: {val.eval_rows.size} users with relevant held-out movies")
@@ -173,6 +178,7 @@ def run_evaluation(
     if lam is not None:
         validation_tops["ease_r"] = val.tops(ease_baseline(val, lam))
     validation_figures = {name: val.metrics(t).as_dict() for name, t in validation_tops.items()}
+    studies = list_control_studies(val, val_stack, val_users, embed(val_texts), report)
 
     # -- test, once ---------------------------------------------------------------------------
     test_catalog, test_texts = leak_free_catalog(data, train, base, train_config, embed)
@@ -217,6 +223,11 @@ def run_evaluation(
     n_ratings = np.array([u.size for u in users], dtype=np.int64)
     cold = cold_start_study(split, stack, sizes, config.cold_start_sizes, alpha, ramp, weight,
                             prior_count)  # fmt: skip
+    test_ranker = _ranker(stack)
+    if test_ranker is not None and studies:
+        studies["diversity_test"] = diversity_curve(
+            split, stack.arms, test_ranker, users, embed(test_texts)
+        )
     return {
         "created_at": datetime.now(UTC).isoformat(),
         "run_id": artifacts.manifest.run_id,
@@ -242,10 +253,32 @@ def run_evaluation(
         "by_activity": by_activity(per_user, n_ratings),
         "validation": validation_figures,
         "cold_start": cold,
+        "list_controls": studies,
         "skipped": skipped | {name: r.reason for name, r in stack.records.items() if r.reason},
         "tuning": {"blend": blend_trials, "ease_r": ease_trials, "arms": stack.tuning},
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def list_control_studies(
+    val: SplitData,
+    stack: Stack,
+    users: list[History],
+    embeddings: npt.NDArray[np.float32],
+    report: Report,
+) -> dict[str, Any]:
+    """On validation: the NDCG@10-vs-diversity curve and the default chosen from it, and
+    simulated hides as a filter against hides as negative evidence
+    (:mod:`training.diversity_study`); empty without a ranking stage."""
+    ranker = _ranker(stack)
+    if ranker is None:
+        return {}
+    curve = diversity_curve(val, stack.arms, ranker, users, embeddings)
+    chosen = choose_default(curve)
+    report(f"diversity: default {chosen['diversity']} (NDCG@10 {chosen['ndcg_at_10']:.4f}, "
+           f"ILD@10 {chosen['ild_at_10']:.4f})")  # fmt: skip
+    hides = hides_as_evidence(val, stack.arms, ranker, users, embeddings)
+    return {"diversity_validation": curve, "diversity_default": chosen, "hides": hides}
 
 
 def cold_start_study(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from recsys_gql import errors
-from recsys_gql.api import services
+from recsys_gql.api import feedback, services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost
+from recsys_gql.api.feedback_types import MovieFeedbackPayload, feedback_payload
 from recsys_gql.api.payloads import (
     Forbidden,
     InvalidRating,
@@ -19,7 +20,7 @@ from recsys_gql.api.payloads import (
     Unauthenticated,
 )
 from recsys_gql.api.types import Rating, User
-from recsys_gql.api.weights import W_RATE_MOVIE, W_SIGN_UP
+from recsys_gql.api.weights import W_FEEDBACK, W_RATE_MOVIE, W_SIGN_UP
 
 
 @strawberry.type
@@ -68,3 +69,36 @@ class Mutation:
             user=User(id=new.user_id),
             token=new.token,
         )
+
+    @strawberry.mutation(
+        description="Hide a movie from the viewer (bearer token): it never appears in their "
+        "recommendations, similar lists or search hits until unhidden. Idempotent.",
+        directives=[Cost(weight=W_FEEDBACK)],
+    )
+    async def hide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
+        context = info.context
+        result = await feedback.hide_movie(
+            database=context.database,
+            changes=context.user_changes,
+            movies=context.engine.movies,
+            viewer_id=context.viewer_id,
+            auth_problem=context.auth_problem,
+            movie_id=movie_id,
+        )
+        return feedback_payload(info, result)
+
+    @strawberry.mutation(
+        description="Show a movie the viewer hid again. Idempotent.",
+        directives=[Cost(weight=W_FEEDBACK)],
+    )
+    async def unhide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
+        context = info.context
+        result = await feedback.unhide_movie(
+            database=context.database,
+            changes=context.user_changes,
+            movies=context.engine.movies,
+            viewer_id=context.viewer_id,
+            auth_problem=context.auth_problem,
+            movie_id=movie_id,
+        )
+        return feedback_payload(info, result)

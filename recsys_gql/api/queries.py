@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
+from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS
 from recsys_gql.api.loaders import load
 from recsys_gql.api.pagination import decode_cursor
 from recsys_gql.api.status_types import Health, RateLimit
@@ -31,6 +33,7 @@ from recsys_gql.api.weights import (
     W_SEARCH,
     W_SIMILAR,
 )
+from recsys_gql.recsys.filters import GenreMatch
 
 
 @strawberry.type
@@ -96,9 +99,20 @@ class Query:
         alpha: float | None = None,
         genres: list[str] | None = None,
         exclude_rated: bool = True,
+        genre_match: GenreMatch = GenreMatch.ANY,
+        exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
+        diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
         return await recommendations(
-            info, user_id, first, alpha, genres, exclude_rated=exclude_rated
+            info,
+            user_id,
+            first,
+            alpha,
+            genres,
+            exclude_rated=exclude_rated,
+            genre_match=genre_match,
+            exclude_movie_ids=exclude_movie_ids,
+            diversity=diversity,
         )
 
     @strawberry.field(
@@ -117,7 +131,12 @@ class Query:
     async def search_movies(self, info: Info, query: str, first: int = 10) -> list[SearchHit]:
         context = info.context
         hits = await services.search(
-            batcher=context.search_batcher, work=context.work, query=query, first=first
+            batcher=context.search_batcher,
+            database=context.database,
+            work=context.work,
+            viewer_id=context.viewer_id,
+            query=query,
+            first=first,
         )
         async with context.work.turn():  # a batch's answers complete one per loop turn
             return [SearchHit.from_hit(info, hit) for hit in hits]

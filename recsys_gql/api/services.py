@@ -13,6 +13,7 @@ Arguments arrive already checked: page sizes and ``alpha`` by
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from recsys_gql.api import feedback
 from recsys_gql.api.loaders import Loaders, load
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.search_batcher import SearchBatcher
@@ -34,7 +36,9 @@ from recsys_gql.db.session import Database
 from recsys_gql.errors import InvalidRating, NotAuthenticated, NotPermitted, UnknownMovie
 from recsys_gql.events import UserChanges
 from recsys_gql.metrics.hooks import timed_engine_call
-from recsys_gql.recsys.engine import Engine, Recommendation, ScoredMovie
+from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
+from recsys_gql.recsys.engine import MAX_N, Engine, Recommendation, ScoredMovie
+from recsys_gql.recsys.filters import GenreMatch
 from recsys_gql.recsys.memo import RecommendationMemo
 
 Row = TypeVar("Row")
@@ -64,17 +68,27 @@ async def recommendations(
     genres: list[str] | None,
     exclude_rated: bool,
     explain: bool,
+    genre_match: GenreMatch = GenreMatch.ANY,
+    exclude_movie_ids: Sequence[int] | None = None,
+    diversity: float | None = None,
 ) -> list[Recommendation]:
-    """The engine's recommendations from the user's ratings as committed right now,
-    explained when ``explain``; repeats are answered from ``memo``."""
-    key = memo.key(user_id, first, alpha, genres, exclude_rated, explain)
+    """The engine's recommendations from the user's ratings and hidden movies as committed
+    right now, without the movies the request excludes, re-ranked for ``diversity``
+    (the default when None); explained when ``explain``; repeats are answered from ``memo``."""
+    excluded = feedback.check_excluded(exclude_movie_ids)
+    spread = DEFAULT_DIVERSITY if diversity is None else diversity
+    key = memo.key(
+        user_id, first, alpha, genres, exclude_rated, explain, genre_match, excluded, spread
+    )
     # read before the ratings; not at all when the memo keeps nothing
     version = await database.reads.change_counter() if memo.size else None
     known = memo.get_unchanged(key, version)
     if known is not None:  # nothing committed since that answer's ratings were read
         return list(known)
-    ratings = await load(loaders.user_ratings, user_id)
-    known = memo.get(key, ratings, version)
+    ratings, hidden = await asyncio.gather(
+        load(loaders.user_ratings, user_id), feedback.hidden_movies(database, user_id)
+    )
+    known = memo.get(key, ratings, version, hidden)
     if known is not None:
         return list(known)
     recs = await timed_engine_call(
@@ -91,31 +105,53 @@ async def recommendations(
             None,
             exclude_rated,
             explain,
+            genre_match=genre_match,
+            exclude=hidden | excluded,
+            diversity=spread,
         ),
     )
-    memo.put(key, ratings, recs, version)  # immutable results: safe to hand on
+    memo.put(key, ratings, recs, version, hidden)  # immutable results: safe to hand on
     return recs
 
 
 async def similar(
-    *, engine: Engine, work: RequestWork, inline_ms: float, movie_id: int, first: int
+    *,
+    engine: Engine,
+    database: Database,
+    work: RequestWork,
+    inline_ms: float,
+    viewer_id: int | None,
+    movie_id: int,
+    first: int,
 ) -> list[ScoredMovie]:
     """Nearest movies by embedding: read from the content graph on the event loop, or
-    searched in a thread (FAISS releases the GIL while it searches)."""
-    budget = inline_ms if engine.similar_from_graph(first) else 0.0
-    return await timed_engine_call(
-        "similar", work.run(budget, 0.0, engine.similar, movie_id, first)
+    searched in a thread (FAISS releases the GIL while it searches). The viewer's hidden
+    movies are left out (more are asked for, so ``first`` remain)."""
+    hidden = await feedback.hidden_movies(database, viewer_id)
+    wanted = feedback.widened(first, hidden, MAX_N)
+    budget = inline_ms if engine.similar_from_graph(wanted) else 0.0
+    hits = await timed_engine_call(
+        "similar", work.run(budget, 0.0, engine.similar, movie_id, wanted)
     )
+    return feedback.without_hidden(hits, hidden, first)
 
 
 async def search(
-    *, batcher: SearchBatcher[ScoredMovie], work: RequestWork, query: str, first: int
+    *,
+    batcher: SearchBatcher[ScoredMovie],
+    database: Database,
+    work: RequestWork,
+    viewer_id: int | None,
+    query: str,
+    first: int,
 ) -> Sequence[ScoredMovie]:
     """Semantic search: the query is encoded with the movies' sentence model, together with
     the queries that arrive at the same time (:mod:`recsys_gql.api.search_batcher`); nothing
     is queued once the request's deadline has passed."""
     work.check_deadline()
-    return await batcher.search(query, first)
+    hidden = await feedback.hidden_movies(database, viewer_id)
+    found = await batcher.search(query, feedback.widened(first, hidden, MAX_N))
+    return feedback.without_hidden(found, hidden, first)
 
 
 async def popular(

@@ -5,6 +5,7 @@ service (:mod:`recsys_gql.api.services`) and map what it returns, as the root re
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -12,6 +13,7 @@ from recsys_gql.api import services
 from recsys_gql.api.arm_types import Arm, ArmScore, ArmShare, RecommendationSource
 from recsys_gql.api.context import Info
 from recsys_gql.api.cost import Cost, ListSize
+from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS, GenreMatch
 from recsys_gql.api.loaders import load
 from recsys_gql.api.pagination import PageInfo, decode_cursor, encode_cursor
 from recsys_gql.api.selection import asks_for
@@ -97,8 +99,10 @@ async def similar_movies(info: Info, movie_id: int, first: int) -> list[SimilarM
     context = info.context
     hits = await services.similar(
         engine=context.engine,
+        database=context.database,
         work=context.work,
         inline_ms=context.settings.inline_engine_ms,
+        viewer_id=context.viewer_id,
         movie_id=movie_id,
         first=first,
     )
@@ -165,7 +169,8 @@ class Recommendation:
     movie: Movie
     score: float = strawberry.field(
         description="0-1 over the request's candidates: the ranking stage's score, or with "
-        "`alpha` α·collabScore + (1−α)·contentScore."
+        "`alpha` α·collabScore + (1−α)·contentScore. With `diversity` above 0 the list is in "
+        "the order maximal marginal relevance picked it, not by score."
     )
     collab_score: float = strawberry.field(description="ALS arm, scaled 0-1 over candidates.")
     content_score: float = strawberry.field(description="Content arm, scaled 0-1 over candidates.")
@@ -333,8 +338,21 @@ class User:
         first: int = 10,
         alpha: float | None = None,
         genres: list[str] | None = None,
+        genre_match: GenreMatch = GenreMatch.ANY,
+        exclude_movie_ids: Annotated[list[int] | None, EXCLUDE_MOVIE_IDS] = None,
+        diversity: Annotated[float | None, DIVERSITY] = None,
     ) -> list[Recommendation]:
-        return await recommendations(info, self.id, first, alpha, genres, exclude_rated=True)
+        return await recommendations(
+            info,
+            self.id,
+            first,
+            alpha,
+            genres,
+            exclude_rated=True,
+            genre_match=genre_match,
+            exclude_movie_ids=exclude_movie_ids,
+            diversity=diversity,
+        )
 
 
 async def recommendations(
@@ -345,6 +363,9 @@ async def recommendations(
     genres: list[str] | None,
     *,
     exclude_rated: bool,
+    genre_match: GenreMatch = GenreMatch.ANY,
+    exclude_movie_ids: list[int] | None = None,
+    diversity: float | None = None,
 ) -> list[Recommendation]:
     """``Query.recommendations`` and ``User.recommendations``: explained only when the
     selection asks for an explanation."""
@@ -362,5 +383,8 @@ async def recommendations(
         genres=genres,
         exclude_rated=exclude_rated,
         explain=asks_for(info, "explanation"),
+        genre_match=genre_match,
+        exclude_movie_ids=exclude_movie_ids,
+        diversity=diversity,
     )
     return [Recommendation.from_engine(info, rec) for rec in recs]

@@ -33,3 +33,8 @@ W_RATE_MOVIE = 9
 """One rating upserted (group-committed)."""
 W_SIGN_UP = 130
 """A user and a token written in one transaction."""
+
+W_FEEDBACK = 90
+"""``hideMovie`` / ``unhideMovie``: one short write transaction (a row inserted or deleted),
+measured by ``python -m bench.query_cost`` (its ``hide_movie`` probe) like the other weights:
+less than ``signUp``'s user and token, far more than ``rateMovie``'s group-committed upsert."""

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from recsys_gql.db.ids import chunks, unique
-from recsys_gql.db.models import ApiToken, Rating
+from recsys_gql.db.models import ApiToken, HiddenMovie, Rating
 from recsys_gql.db.urls import sqlite_file_path
 
 RatingsByUser = dict[int, dict[int, float]]
@@ -56,6 +56,8 @@ _STATS = (
 _TOKEN = (
     f"SELECT user_id FROM {ApiToken.__tablename__} WHERE token_sha256 = ? AND revoked_at IS NULL"
 )
+
+_HIDDEN = f"SELECT movie_id FROM {HiddenMovie.__tablename__} WHERE user_id = ?"
 
 
 def is_busy(error: sqlite3.Error) -> bool:
@@ -120,6 +122,10 @@ class HotReads(ABC):
         """The user of a live token, or ``None``."""
         rows = await self._run(_TOKEN, (token_sha256,))
         return int(rows[0][0]) if rows else None
+
+    async def hidden_movies(self, user_id: int) -> frozenset[int]:
+        """The movies ``user_id`` hid (``hideMovie``), read on every personalised list."""
+        return frozenset(int(row[0]) for row in await self._run(_HIDDEN, (user_id,)))
 
 
 class SqliteHotReads(HotReads):

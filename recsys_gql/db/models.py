@@ -1,4 +1,5 @@
-"""SQLModel tables: the movie catalog, users, their ratings and the loaded dataset's fingerprint.
+"""SQLModel tables: the movie catalog, users, their ratings and hidden movies, and the loaded
+dataset's fingerprint.
 
 Table names are plural (``movies``, ``users``, ``ratings``, ``dataset_info``) so that none is a
 reserved word in PostgreSQL (``user`` is). Every timestamp is stored and returned as an aware
@@ -20,6 +21,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "ApiToken",
     "DatasetInfo",
+    "HiddenMovie",
     "Movie",
     "Rating",
     "RatingRecord",
@@ -203,3 +205,14 @@ class ApiToken(SQLModel, table=True):
     token_sha256: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class HiddenMovie(SQLModel, table=True):
+    """A movie a user asked never to be shown again ("not interested"): filtered out of that
+    user's recommendations, similar lists and search hits until unhidden (migration 0003)."""
+
+    __tablename__ = "hidden_movies"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    movie_id: int = Field(foreign_key="movies.id", primary_key=True)
+    hidden_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

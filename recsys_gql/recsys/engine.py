@@ -21,11 +21,12 @@ environment's choice instead. One thread also makes the floats independent of th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,8 +55,10 @@ from recsys_gql.recsys.blend import (
     scale,
 )
 from recsys_gql.recsys.content import ContentGraph, SentenceEncoder, TextEncoder, read_index
+from recsys_gql.recsys.diversity import check_diversity, mmr, pool_size
 from recsys_gql.recsys.explain import ArmPart, Contribution, explain
 from recsys_gql.recsys.features import Scored, feature_names, score_arms
+from recsys_gql.recsys.filters import GenreMatch, exclude_movies, genre_columns, genre_mask
 from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
@@ -282,19 +285,14 @@ class Engine:
         self,
         genres: Sequence[str] | None = None,
         year_range: tuple[int | None, int | None] | None = None,
+        genre_match: GenreMatch = GenreMatch.ANY,
     ) -> npt.NDArray[np.bool_]:
-        """Movies passing the genre (any of) and year filters; raises on bad filters."""
+        """Movies passing the genre (any of them, or with ``GenreMatch.ALL`` all of them)
+        and year filters; raises on bad filters."""
         mask = np.ones(len(self.movies), dtype=bool)
         if genres:
-            columns = []
-            for genre in genres:
-                column = self._genre_lookup.get(str(genre).strip().casefold())
-                if column is None:
-                    raise InvalidParameter(
-                        "genres", f"unknown genre {genre!r}; known: {', '.join(self.genre_names)}"
-                    )
-                columns.append(column)
-            mask &= self.movie_genres[:, columns].any(axis=1)
+            columns = genre_columns(genres, self._genre_lookup, self.genre_names)
+            mask &= genre_mask(self.movie_genres, columns, genre_match)
         if year_range is not None:
             low, high = year_range
             for name, bound in (("year_from", low), ("year_to", high)):
@@ -340,41 +338,90 @@ class Engine:
         year_range: tuple[int | None, int | None] | None = None,
         exclude_rated: bool = True,
         explain_results: bool = True,
+        *,
+        genre_match: GenreMatch = GenreMatch.ANY,
+        exclude: Collection[int] | None = None,
+        diversity: float = 0.0,
     ) -> list[Recommendation]:
         """Top-``n`` movies for a user whose current ratings are ``ratings`` (by default the
         training ratings). Without ``alpha`` the ranking stage orders the arms' candidates
         (the ramped blend when the run has none); with it, ``α·collab + (1−α)·content``.
         With ``explain_results=False`` every ``because`` is empty: explaining costs about as
-        much as ranking, and most callers never show it."""
+        much as ranking, and most callers never show it.
+
+        ``exclude`` names movies never to return (already shown, hidden). ``diversity`` > 0
+        scores a larger pool and re-ranks it by maximal marginal relevance over the content
+        embeddings (:mod:`recsys_gql.recsys.diversity`)."""
         n = _check_n(n)
+        try:
+            diversity = check_diversity(diversity)
+        except ValueError as exc:
+            raise InvalidParameter("diversity", str(exc).removeprefix("diversity ")) from None
+        pool = pool_size(n, diversity)
         if alpha is not None and (
             isinstance(alpha, bool) or not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0
         ):
             raise InvalidParameter("alpha", f"must be a finite number from 0 to 1, got {alpha}")
         user = self.history(user_id, ratings)
-        mask = self.candidate_mask(genres, year_range)
+        mask = self.candidate_mask(genres, year_range, genre_match)
+        exclude_movies(mask, self.movies, exclude)
         if exclude_rated and user.size:
             mask[user.rows] = False
         if user.size == 0:
-            return self._popular_recommendations(mask, n)
+            return self._diversified(self._popular_recommendations(mask, pool), n, diversity)
         if alpha is None and self.ranker is not None:
-            return self._ranked(self.ranker, user, mask, n, explain_results)
+            return self._ranked(self.ranker, user, mask, n, explain_results, diversity)
         a = (
             alpha
             if alpha is not None
             else ramped_alpha(self.settings.alpha, user.size, self.settings.ramp)
         )
-        return self._blended(user, mask, a, n, explain_results)
+        return self._blended(user, mask, a, n, explain_results, diversity)
+
+    def _picks(
+        self, rows: npt.NDArray[np.integer], score: npt.NDArray[np.floating], n: int, d: float
+    ) -> npt.NDArray[np.intp]:
+        """Positions of the ``n`` of a ranked pool (catalog ``rows``, best first) that maximal
+        marginal relevance picks at diversity ``d`` over the content embeddings."""
+        return mmr(score, self.embeddings[rows], n, d)
+
+    def _diversified(
+        self, pool: list[Recommendation], n: int, diversity: float
+    ) -> list[Recommendation]:
+        """The ``n`` of ``pool`` (best first) that MMR picks at ``diversity`` (the first ``n``
+        at 0)."""
+        if diversity <= 0.0 or len(pool) <= 1:
+            return pool[:n]
+        rows = self.movies.indices([rec.movie_id for rec in pool])
+        picks = self._picks(rows, np.array([rec.score for rec in pool]), n, diversity)
+        return [pool[int(k)] for k in picks]
 
     def _ranked(
-        self, ranker: Ranker, user: History, mask: npt.NDArray[np.bool_], n: int, explained: bool
+        self,
+        ranker: Ranker,
+        user: History,
+        mask: npt.NDArray[np.bool_],
+        n: int,
+        explained: bool,
+        diversity: float = 0.0,
     ) -> list[Recommendation]:
-        """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`)."""
+        """The ranking stage's top ``n`` (see :mod:`recsys_gql.recsys.ranker`); with
+        ``diversity``, MMR's ``n`` of a larger pool (only those are explained)."""
         timer = self.stage_timer
         scored = score_arms(self.arms, user) if timer is None else self._timed_arms(user, timer)
         started = time.perf_counter()
-        result = rank(ranker, scored, self.movie_genres, self.movie_years, mask, n)
+        result = rank(ranker, scored, self.movie_genres, self.movie_years, mask,
+                      pool_size(n, diversity))  # fmt: skip
         started = self._stage_done(timer, "rank", started)
+        if diversity > 0.0 and result.rows.size > 1:
+            k = self._picks(result.rows, result.score, n, diversity)
+            result = dataclasses.replace(
+                result,
+                rows=result.rows[k],
+                score=result.score[k],
+                arm_scores={name: values[k] for name, values in result.arm_scores.items()},
+                features=result.features[k],
+            )
         because: list[list[Contribution]] = [[] for _ in result.rows]
         leaning: list[dict[str, float]] = [{} for _ in result.rows]
         if explained and result.rows.size:
@@ -407,9 +454,16 @@ class Engine:
         ]
 
     def _blended(
-        self, user: History, mask: npt.NDArray[np.bool_], alpha: float, n: int, explained: bool
+        self,
+        user: History,
+        mask: npt.NDArray[np.bool_],
+        alpha: float,
+        n: int,
+        explained: bool,
+        diversity: float = 0.0,
     ) -> list[Recommendation]:
-        """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`)."""
+        """The linear blend's top ``n`` (see :mod:`recsys_gql.recsys.blend`); with
+        ``diversity``, MMR's ``n`` of a larger pool (only those are explained)."""
         timer = self.stage_timer
         started = time.perf_counter()
         collab = self.als.score(user)
@@ -421,9 +475,19 @@ class Engine:
         sparse = PriorContent(content.rows, content.values, self.prior, weight)
         # Same answer as blending every candidate (see blend.py), touching only a few.
         blend = candidate_top_n(
-            collab.values, sparse, mask, alpha, n, dense_below=self.dense_blend_below
-        )
+            collab.values, sparse, mask, alpha, pool_size(n, diversity),
+            dense_below=self.dense_blend_below,
+        )  # fmt: skip
         started = self._stage_done(timer, "blend", started)
+        if diversity > 0.0 and blend.rows.size > 1:
+            k = self._picks(blend.rows, blend.score, n, diversity)
+            blend = dataclasses.replace(
+                blend,
+                rows=blend.rows[k],
+                score=blend.score[k],
+                collab=blend.collab[k],
+                content=blend.content[k],
+            )
         because: list[list[Contribution]] = [[] for _ in blend.rows]
         if explained:
             size = blend.rows.size

@@ -14,6 +14,10 @@ while the counter still has that value, nothing was committed since, so the rati
 those and the entry answers without reading them. Databases without such a counter
 (PostgreSQL here) always read and compare.
 
+A user's hidden movies (negative feedback) are inputs just like the ratings: an entry keeps
+the hidden set it was computed with and a lookup hits only when the set presented is equal
+too, so a ``hideMovie`` committed anywhere is never answered with the list from before it.
+
 Front ends ask for the same list again and again (a page shown, revisited, re-rendered); a
 hit skips the engine call and building the answer, most of a ``recommendations`` request's
 own work.
@@ -35,6 +39,8 @@ class _Entry(Generic[T]):
     ratings: Mapping[int, float]
     result: tuple[T, ...]
     version: int | None
+    hidden: frozenset[int] = frozenset()
+    """The user's hidden movies the result was computed with."""
     """The database's change counter read before ``ratings`` were (``None``: unknown)."""
 
 
@@ -73,8 +79,11 @@ class RecommendationMemo(Generic[T]):
         genres: Sequence[str] | None,
         exclude_rated: bool,
         explain_results: bool,
+        *extra: Hashable,
     ) -> MemoKey:
-        """The key of one ``recommend`` call's arguments (the ratings are compared apart)."""
+        """The key of one ``recommend`` call's arguments (the ratings and hidden movies are
+        compared apart); ``extra`` are further hashable arguments (e.g. the genre match, the
+        excluded ids as a frozenset, the diversity)."""
         return (
             user_id,
             n,
@@ -82,6 +91,7 @@ class RecommendationMemo(Generic[T]):
             None if genres is None else tuple(genres),
             exclude_rated,
             explain_results,
+            *extra,
         )
 
     def get_unchanged(self, key: MemoKey, version: int | None) -> tuple[T, ...] | None:
@@ -96,12 +106,17 @@ class RecommendationMemo(Generic[T]):
         return entry.result
 
     def get(
-        self, key: MemoKey, ratings: Mapping[int, float], version: int | None = None
+        self,
+        key: MemoKey,
+        ratings: Mapping[int, float],
+        version: int | None = None,
+        hidden: frozenset[int] = frozenset(),
     ) -> tuple[T, ...] | None:
-        """The result stored under ``key`` if it was computed from exactly ``ratings``, read
-        after the change counter was ``version`` (which the entry then remembers)."""
+        """The result stored under ``key`` if it was computed from exactly ``ratings`` and
+        ``hidden``, read after the change counter was ``version`` (which the entry then
+        remembers)."""
         entry = self._entries.get(key)
-        if entry is None or entry.ratings != ratings:
+        if entry is None or entry.ratings != ratings or entry.hidden != hidden:
             self._counted(False)
             return None
         entry.version = version
@@ -115,12 +130,13 @@ class RecommendationMemo(Generic[T]):
         ratings: Mapping[int, float],
         result: Sequence[T],
         version: int | None = None,
+        hidden: frozenset[int] = frozenset(),
     ) -> None:
-        """Keep ``result``, computed from ``ratings`` read after the change counter was
-        ``version`` (the caller must not change the ratings or the result)."""
+        """Keep ``result``, computed from ``ratings`` and ``hidden`` read after the change
+        counter was ``version`` (the caller must not change the ratings or the result)."""
         if self.size == 0:
             return
-        self._entries[key] = _Entry(ratings, tuple(result), version)
+        self._entries[key] = _Entry(ratings, tuple(result), version, hidden)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -46,6 +46,17 @@ def check(query: str, variables: dict[str, Any] | None = None) -> None:
             "first",
         ),
         ("{ movie(id: 1) { ... on Movie { similar(first: -1) { similarity } } } }", None, "first"),
+        ("{ recommendations(userId: 1, diversity: 1.01) { score } }", None, "diversity"),
+        (
+            "query ($d: Float) { recommendations(userId: 1, diversity: $d) { score } }",
+            {"d": -0.5},
+            "diversity",
+        ),
+        (
+            "query ($x: [Int!]) { recommendations(userId: 1, excludeMovieIds: $x) { score } }",
+            {"x": list(range(501))},
+            "excludeMovieIds",
+        ),
         ("{ movies(yearFrom: 2000, yearTo: 1990) { totalCount } }", None, "yearFrom"),
         (
             "query ($to: Int) { movies(yearFrom: 1995, yearTo: $to) { totalCount } }",
@@ -70,6 +81,11 @@ def test_an_argument_out_of_range_is_named(
             None,
         ),
         ("{ recommendations(userId: 1, alpha: 0) { score } }", None),
+        ("{ recommendations(userId: 1, diversity: 1) { score } }", None),
+        (
+            "query ($x: [Int!]) { recommendations(userId: 1, excludeMovieIds: $x) { score } }",
+            {"x": list(range(500))},
+        ),
         ("query ($n: Int) { popularMovies(first: $n) { id } }", {"n": 20}),
         ("query ($n: Int) { popularMovies(first: $n) { id } }", {}),  # the field's default
         ("query ($s: Boolean!) { popularMovies(first: 0) @skip(if: $s) { id } }", {"s": True}),

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from recsys_gql.db import loader
+from recsys_gql.db import feedback, loader
 from recsys_gql.db import repository as repo
 from recsys_gql.db.loader import init_database
 from recsys_gql.db.migrate import (
@@ -33,7 +33,7 @@ from recsys_gql.db.migrate import (
     upgrade,
 )
 from recsys_gql.db.models import Rating, RatingRecord
-from recsys_gql.db.session import create_db_engine, write_connection
+from recsys_gql.db.session import create_db_engine, write_connection, write_session
 from recsys_gql.readiness import schema_problem
 from tests.conftest import REPO
 from tests.db.conftest import _postgres_engine
@@ -153,23 +153,25 @@ async def test_a_create_all_database_is_stamped_and_upgraded_keeping_every_ratin
         assert await connection.run_sync(differences, SQLModel.metadata) == []
 
 
-async def test_the_newest_revision_goes_down_and_up_keeping_every_row(
+async def test_the_revisions_go_down_to_the_baseline_and_up_keeping_every_rating(
     db_engine: AsyncEngine, tiny_dir: Path
 ) -> None:
     await init_database(db_engine, tiny_dir)
     before = await all_ratings(db_engine)
     head = head_revision()
 
-    down = await downgrade(db_engine, "-1")
+    down = await downgrade(db_engine, BASELINE)
 
     assert (down.before, down.after) == (head, BASELINE)
     assert (await schema_state(db_engine)).revision == BASELINE
     async with db_engine.connect() as connection:
         changes = await connection.run_sync(differences, SQLModel.metadata)
-    # 0001 is the models without 0002's covering index, with the index it replaced
+    # 0001 is the models without 0002's covering index (with the index it replaced) and
+    # without 0003's hidden_movies
     assert {(change[0], change[1].name) for change in changes} == {
         ("add_index", "ix_ratings_movie_id_rating"),
         ("remove_index", "ix_ratings_movie_id"),
+        ("add_table", "hidden_movies"),
     }
     assert await all_ratings(db_engine) == before
 
@@ -178,6 +180,35 @@ async def test_the_newest_revision_goes_down_and_up_keeping_every_row(
     assert (up.before, up.after) == (BASELINE, head)
     async with db_engine.connect() as connection:
         assert await connection.run_sync(differences, SQLModel.metadata) == []
+    assert await all_ratings(db_engine) == before
+
+
+async def test_revision_0003_adds_hidden_movies_and_its_downgrade_drops_only_them(
+    db_engine: AsyncEngine, tiny_dir: Path
+) -> None:
+    await init_database(db_engine, tiny_dir)
+    assert head_revision() == "0003"
+    async with write_session(db_engine) as session:
+        assert await feedback.hide(session, 1, 3, datetime.now(UTC))
+    before = await all_ratings(db_engine)
+
+    down = await downgrade(db_engine, "-1")
+
+    assert (down.before, down.after) == ("0003", "0002")
+    async with db_engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        changes = await connection.run_sync(differences, SQLModel.metadata)
+    assert "hidden_movies" not in tables
+    assert [(change[0], change[1].name) for change in changes] == [("add_table", "hidden_movies")]
+    assert await all_ratings(db_engine) == before
+
+    up = await upgrade(db_engine)
+
+    assert (up.before, up.after) == ("0002", "0003")
+    async with db_engine.connect() as connection:
+        assert await connection.run_sync(differences, SQLModel.metadata) == []
+        hidden = (await connection.execute(text("SELECT COUNT(*) FROM hidden_movies"))).scalar()
+    assert hidden == 0  # the downgrade dropped the hides; the upgrade starts empty
     assert await all_ratings(db_engine) == before
 
 

@@ -126,6 +126,7 @@ async def test_schema_has_the_expected_keys_and_indexes(db_engine: AsyncEngine) 
         "alembic_version",  # the schema revision (recsys_gql.db.migrate)
         "api_tokens",
         "dataset_info",
+        "hidden_movies",  # hideMovie (migration 0003)
         "movies",
         "ratings",
         "users",

@@ -127,7 +127,7 @@ async def test_a_users_ratings_page_to_the_end(gql: FastClient) -> None:
 
 
 async def test_recommendations_follow_the_planted_taste(gql: FastClient) -> None:
-    query = """query ($u: Int!) { recommendations(userId: $u, first: 10) {
+    query = """query ($u: Int!) { recommendations(userId: $u, first: 10, diversity: 0) {
       score collabScore contentScore source armScores { arm score }
       movie { id } explanation { summary because { id } arms { arm share }
         contributions { arm share movie { id } } } } }"""

@@ -54,6 +54,29 @@ async def test_sends_the_list_at_once_then_again_after_a_rating(api: Server) -> 
         await live.send({"id": "1", "type": "complete"})
 
 
+HIDE = """mutation ($m: Int!) { hideMovie(movieId: $m) { __typename } }"""
+UNHIDE = """mutation ($m: Int!) { unhideMovie(movieId: $m) { __typename } }"""
+
+
+def feedback(server: Server, token: str, mutation: str, movie: int) -> None:
+    body = server.graphql(mutation, {"m": movie}, token=token)
+    [payload] = body["data"].values()
+    assert payload["__typename"] == "MovieFeedbackSaved", body
+
+
+async def test_hiding_and_unhiding_a_movie_send_new_lists(api: Server) -> None:
+    _, token = sign_up(api)
+    async with signed_in(api.url, token) as live:
+        await live.subscribe("1")
+        first = ids(await live.receive())
+        await asyncio.to_thread(feedback, api, token, HIDE, first[0])
+        hidden = ids(await live.receive(timeout=5))
+        assert first[0] not in hidden
+        await asyncio.to_thread(feedback, api, token, UNHIDE, first[0])
+        assert ids(await live.receive(timeout=5)) == first  # shown again, in its old place
+        await live.send({"id": "1", "type": "complete"})
+
+
 async def test_another_users_rating_sends_nothing(api: Server) -> None:
     _, token = sign_up(api)
     other, other_token = sign_up(api)

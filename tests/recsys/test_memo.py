@@ -89,3 +89,18 @@ def test_every_hit_and_miss_is_told_to_the_callback() -> None:
     assert memo.get(key(), {**RATINGS, 9: 1.0}) is None  # miss
     assert heard == [False, True, True, False]
     assert (memo.hits, memo.misses) == (2, 2)
+
+
+def test_a_hit_needs_the_same_hidden_movies_and_list_controls() -> None:
+    memo = RecommendationMemo(8)
+    memo.put(key(), RATINGS, result(10), hidden=frozenset({5}))
+    assert memo.get(key(), RATINGS, hidden=frozenset({5})) == tuple(result(10))
+    assert memo.get(key(), RATINGS, hidden=frozenset({5, 6})) is None  # a hide since
+    assert memo.get(key(), RATINGS) is None  # an unhide since
+    base = (7, 10, None, None, True, False)
+    controls = RecommendationMemo.key(*base, "any", frozenset({1}), 0.0)
+    memo.put(controls, RATINGS, result(11))
+    assert memo.get(controls, RATINGS) == tuple(result(11))
+    assert memo.get(RecommendationMemo.key(*base, "all", frozenset({1}), 0.0), RATINGS) is None
+    assert memo.get(RecommendationMemo.key(*base, "any", frozenset(), 0.0), RATINGS) is None
+    assert memo.get(RecommendationMemo.key(*base, "any", frozenset({1}), 0.3), RATINGS) is None

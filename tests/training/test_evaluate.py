@@ -168,6 +168,12 @@ def test_evaluation_end_to_end_on_tiny_data(
     assert sum(activity["users"]) == 40
     assert set(activity["ndcg_at_10"]) == set(test)
     assert set(results["validation"]) == {"ranker", "ease_r"}
+    controls = results["list_controls"]
+    for curve in (controls["diversity_validation"], controls["diversity_test"]):
+        assert [row["diversity"] for row in curve] == [k / 10 for k in range(11)]
+        assert curve[-1]["ild_at_10"] > curve[0]["ild_at_10"]  # MMR spreads the lists
+    assert controls["diversity_default"]["diversity"] in [k / 10 for k in range(11)]
+    assert [row["beta"] for row in controls["hides"]] == [0.0, 0.1, 0.25, 0.5, 1.0]
 
     write_report(results, tmp_path / "reports")
     text = (tmp_path / "reports" / "evaluation.md").read_text()
@@ -176,6 +182,9 @@ def test_evaluation_end_to_end_on_tiny_data(
     assert "| 2 | " in text  # the cold-start row for two ratings
     assert json.loads((tmp_path / "reports" / "evaluation.json").read_text())["run_id"]
     assert (tmp_path / "reports" / "ndcg_by_activity.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "reports" / "diversity_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Diversity: NDCG@10 against intra-list diversity" in text
+    assert "**(default)**" in text
 
     record_in_manifest(current, results)
     run = ArtifactDir.open(current)  # still verifies: only the manifest's metrics changed

@@ -1,8 +1,9 @@
 """One concern: refuse out-of-range arguments before anything runs.
 
 This is the one place the API checks its arguments' ranges. A page size (``first``) outside
-1-100, an ``alpha`` outside [0, 1] or a ``yearFrom`` after the field's ``yearTo`` is the
-client's mistake whatever field it is given to. Checked in ``on_execute`` from the document and the
+1-100, an ``alpha`` or ``diversity`` outside [0, 1], an ``excludeMovieIds`` list longer than
+its bound or a ``yearFrom`` after the field's ``yearTo`` is the client's mistake whatever
+field it is given to. Checked in ``on_execute`` from the document and the
 request's variables, such an operation is answered 400 with ``INVALID_ARGUMENT`` and the
 argument's name, and no resolver runs. Checked inside a resolver instead, the error would
 reach the client only after sibling fields had started, and, on a non-null field, cancel
@@ -31,6 +32,7 @@ from strawberry.types.execution import ExecutionResult
 
 from recsys_gql.api.cost import MAX_PAGE, included
 from recsys_gql.errors import InvalidArgument
+from recsys_gql.recsys.filters import MAX_EXCLUDED
 
 
 def _page_size(name: str, value: object) -> None:
@@ -45,7 +47,17 @@ def _share(name: str, value: object) -> None:
         raise InvalidArgument(name, f"must be a finite number from 0 to 1, got {value}")
 
 
-RULES: dict[str, Callable[[str, object], None]] = {"first": _page_size, "alpha": _share}
+def _excluded(name: str, value: object) -> None:
+    if isinstance(value, list) and len(value) > MAX_EXCLUDED:
+        raise InvalidArgument(name, f"must name at most {MAX_EXCLUDED} movies, got {len(value)}")
+
+
+RULES: dict[str, Callable[[str, object], None]] = {
+    "first": _page_size,
+    "alpha": _share,
+    "diversity": _share,
+    "excludeMovieIds": _excluded,
+}
 """Argument name -> its check, wherever the argument appears (values of the wrong type are
 left to GraphQL's own coercion, which refuses them with BAD_USER_INPUT)."""
 

@@ -24,6 +24,8 @@ log = logging.getLogger("recsys_gql.api")
 
 ARGUMENT_OF_PARAMETER = {
     "n": "first",
+    "exclude": "excludeMovieIds",
+    "genre_match": "genreMatch",
     "text": "query",
     "year_from": "yearFrom",
     "year_to": "yearTo",

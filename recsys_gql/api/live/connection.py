@@ -21,6 +21,7 @@ from recsys_gql.api.context import Context
 from recsys_gql.api.loaders import Loaders
 from recsys_gql.api.request_work import RequestWork
 from recsys_gql.api.security import identify
+from recsys_gql.api.served_run import ServedRun
 
 NO_TOKEN = 'connection_init needs {"Authorization": "Bearer <token>"}'
 
@@ -53,10 +54,16 @@ async def still_signed_in(context: Context) -> bool:
 
 
 def renew(context: Context) -> None:
-    """Fresh loaders and a fresh deadline for the next operation or update of a connection."""
+    """The run served now (a reload since the connection opened is picked up, and the old run
+    is not kept alive by long-lived connections), fresh loaders and a fresh deadline for the
+    next operation or update of a connection."""
     state: Mapping[str, object] = context.request.scope["state"]
-    catalog = state["catalog"]
-    context.loaders = Loaders.create(context.database.reads, catalog)  # type: ignore[arg-type]
+    served: ServedRun = state["reloader"].served  # type: ignore[attr-defined]
+    context.engine = served.engine
+    context.catalog = served.catalog
+    context.recommendation_memo = served.memo
+    context.search_batcher = served.search_batcher
+    context.loaders = Loaders.create(context.database.reads, served.catalog)
     context.work = RequestWork(
         time.monotonic() + context.settings.request_timeout_seconds,
         state["turnstile"],  # type: ignore[arg-type]
