@@ -147,6 +147,12 @@ ARGUMENT_VALUES: st.SearchStrategy[dict[str, graphql.ValueNode]] = st.fixed_dict
         "after": st.sampled_from(CURSORS).map(_string),
         "search": st.sampled_from(["toy", "star wars", "%", "_", "'; --", "matrix"]).map(_string),
         "query": st.sampled_from(["space adventure", "a haunted house", "", "  "]).map(_string),
+        "diversity": st.sampled_from(["0.0", "0.3", "0.5", "1.0"]).map(
+            lambda v: graphql.FloatValueNode(value=v)
+        ),
+        "excludeMovieIds": st.lists(st.sampled_from(MOVIE_IDS), max_size=3).map(
+            lambda ids: graphql.ListValueNode(values=tuple(_int(i) for i in ids))
+        ),
     }
 )
 
