@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 IndexKind = Literal["flat", "hnsw", "ivf"]
 
-# FAISS type name of each kind, to check that an index file is what the manifest says.
-_FAISS_TYPES: dict[IndexKind, str] = {
+FAISS_TYPES: dict[IndexKind, str] = {
     "flat": "IndexFlatIP",
     "hnsw": "IndexHNSWFlat",
     "ivf": "IndexIVFFlat",
 }
+"""The FAISS class name of each kind, to check that an index file is what the manifest says."""
 
 
 class IndexSpec(BaseModel):
@@ -37,7 +37,7 @@ class IndexSpec(BaseModel):
     @property
     def faiss_type(self) -> str:
         """The FAISS class name an index of this kind has."""
-        return _FAISS_TYPES[self.kind]
+        return FAISS_TYPES[self.kind]
 
 
-__all__ = ["IndexKind", "IndexSpec"]
+__all__ = ["FAISS_TYPES", "IndexKind", "IndexSpec"]

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from recsys_gql.index_spec import _FAISS_TYPES, IndexSpec
+from recsys_gql.index_spec import FAISS_TYPES, IndexSpec
 
 FloatMatrix = npt.NDArray[np.float32]
 IndexChoice = Literal["auto", "flat", "hnsw", "ivf"]
@@ -107,7 +107,7 @@ def configure(index: Any, spec: IndexSpec) -> Any:
 def infer_spec(index: Any) -> IndexSpec:
     """The spec of an index loaded without one (runs written before specs were recorded)."""
     found = type(index).__name__
-    for kind, name in _FAISS_TYPES.items():
+    for kind, name in FAISS_TYPES.items():
         if name == found:
             if kind == "hnsw":
                 return IndexSpec(kind=kind, hnsw_ef_search=int(index.hnsw.efSearch))
