@@ -30,8 +30,7 @@ __all__ = [
     "NotSignedIn",
     "check_excluded",
     "hidden_movies",
-    "hide_movie",
-    "unhide_movie",
+    "set_hidden",
     "widened",
     "without_hidden",
 ]
@@ -64,15 +63,18 @@ class NoSuchMovie:
 FeedbackResult = FeedbackSaved | NotSignedIn | NoSuchMovie
 
 
-async def _write(
+async def set_hidden(
+    *,
     database: Database,
+    changes: UserChanges,
     movies: Container[int],
     viewer_id: int | None,
     auth_problem: str | None,
     movie_id: int,
     hide: bool,
-    changes: UserChanges,
 ) -> FeedbackResult:
+    """Hide ``movie_id`` from the viewer's recommendations, similar lists and search hits
+    (``hide``), or show it again; idempotent: a second call is ``changed=False``."""
     name = "hideMovie" if hide else "unhideMovie"
     if viewer_id is None:
         return NotSignedIn(auth_problem or f"{name} needs `Authorization: Bearer <token>`")
@@ -86,37 +88,6 @@ async def _write(
     if changed:
         await changes.publish_user_changed(viewer_id)  # after the commit: subscribers read it
     return FeedbackSaved(viewer_id, movie_id, hidden=hide, changed=changed)
-
-
-async def hide_movie(
-    *,
-    database: Database,
-    changes: UserChanges,
-    movies: Container[int],
-    viewer_id: int | None,
-    auth_problem: str | None,
-    movie_id: int,
-) -> FeedbackResult:
-    """Hide ``movie_id`` from the viewer's recommendations, similar lists and search hits
-    (idempotent: hiding twice is ``changed=False``)."""
-    return await _write(
-        database, movies, viewer_id, auth_problem, movie_id, hide=True, changes=changes
-    )
-
-
-async def unhide_movie(
-    *,
-    database: Database,
-    changes: UserChanges,
-    movies: Container[int],
-    viewer_id: int | None,
-    auth_problem: str | None,
-    movie_id: int,
-) -> FeedbackResult:
-    """Show ``movie_id`` to the viewer again (idempotent)."""
-    return await _write(
-        database, movies, viewer_id, auth_problem, movie_id, hide=False, changes=changes
-    )
 
 
 async def hidden_movies(database: Database, user_id: int | None) -> frozenset[int]:

@@ -76,29 +76,26 @@ class Mutation:
         directives=[Cost(weight=W_FEEDBACK)],
     )
     async def hide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
-        context = info.context
-        result = await feedback.hide_movie(
-            database=context.database,
-            changes=context.user_changes,
-            movies=context.engine.movies,
-            viewer_id=context.viewer_id,
-            auth_problem=context.auth_problem,
-            movie_id=movie_id,
-        )
-        return feedback_payload(info, result)
+        return await _set_hidden(info, movie_id, hide=True)
 
     @strawberry.mutation(
         description="Show a movie the viewer hid again. Idempotent.",
         directives=[Cost(weight=W_FEEDBACK)],
     )
     async def unhide_movie(self, info: Info, movie_id: int) -> MovieFeedbackPayload:
-        context = info.context
-        result = await feedback.unhide_movie(
-            database=context.database,
-            changes=context.user_changes,
-            movies=context.engine.movies,
-            viewer_id=context.viewer_id,
-            auth_problem=context.auth_problem,
-            movie_id=movie_id,
-        )
-        return feedback_payload(info, result)
+        return await _set_hidden(info, movie_id, hide=False)
+
+
+async def _set_hidden(info: Info, movie_id: int, *, hide: bool) -> MovieFeedbackPayload:
+    """``hideMovie`` / ``unhideMovie``: the viewer's feedback, mapped to its payload."""
+    context = info.context
+    result = await feedback.set_hidden(
+        database=context.database,
+        changes=context.user_changes,
+        movies=context.engine.movies,
+        viewer_id=context.viewer_id,
+        auth_problem=context.auth_problem,
+        movie_id=movie_id,
+        hide=hide,
+    )
+    return feedback_payload(info, result)

@@ -11,7 +11,7 @@ import strawberry
 
 from recsys_gql.api import services
 from recsys_gql.api.arm_types import Arm, ArmScore, ArmShare, RecommendationSource
-from recsys_gql.api.context import Info
+from recsys_gql.api.context import Context, Info
 from recsys_gql.api.cost import Cost, ListSize
 from recsys_gql.api.list_controls import DIVERSITY, EXCLUDE_MOVIE_IDS, GenreMatch
 from recsys_gql.api.loaders import load
@@ -369,8 +369,37 @@ async def recommendations(
 ) -> list[Recommendation]:
     """``Query.recommendations`` and ``User.recommendations``: explained only when the
     selection asks for an explanation."""
-    context = info.context
-    recs = await services.recommendations(
+    recs = await engine_recommendations(
+        info.context,
+        user_id,
+        first,
+        alpha,
+        genres,
+        exclude_rated=exclude_rated,
+        explain=asks_for(info, "explanation"),
+        genre_match=genre_match,
+        exclude_movie_ids=exclude_movie_ids,
+        diversity=diversity,
+    )
+    return [Recommendation.from_engine(info, rec) for rec in recs]
+
+
+async def engine_recommendations(
+    context: Context,
+    user_id: int,
+    first: int,
+    alpha: float | None,
+    genres: list[str] | None,
+    *,
+    exclude_rated: bool,
+    explain: bool,
+    genre_match: GenreMatch = GenreMatch.ANY,
+    exclude_movie_ids: list[int] | None = None,
+    diversity: float | None = None,
+) -> list[EngineRecommendation]:
+    """The recommendations service called with what a request's context holds (the served
+    run, its memo, the request's work and loaders): for the queries and the subscription."""
+    return await services.recommendations(
         engine=context.engine,
         database=context.database,
         loaders=context.loaders,
@@ -382,9 +411,8 @@ async def recommendations(
         alpha=alpha,
         genres=genres,
         exclude_rated=exclude_rated,
-        explain=asks_for(info, "explanation"),
+        explain=explain,
         genre_match=genre_match,
         exclude_movie_ids=exclude_movie_ids,
         diversity=diversity,
     )
-    return [Recommendation.from_engine(info, rec) for rec in recs]

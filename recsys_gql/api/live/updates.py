@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 
 from starlette.websockets import WebSocket
 
-from recsys_gql.api import services
 from recsys_gql.api.context import Context
 from recsys_gql.api.live.connection import renew, still_signed_in
 from recsys_gql.api.live.transport import close_revoked
+from recsys_gql.api.types import engine_recommendations
 from recsys_gql.errors import RecsysError
 from recsys_gql.recsys.engine import Recommendation
 
@@ -53,19 +53,8 @@ async def recommendation_updates(
     with context.user_changes.watch(viewer, limit) as watch:
         while True:
             renew(context)
-            yield await services.recommendations(
-                engine=context.engine,
-                database=context.database,
-                loaders=context.loaders,
-                memo=context.recommendation_memo,
-                work=context.work,
-                inline_ms=context.settings.inline_engine_ms,
-                user_id=viewer,
-                first=first,
-                alpha=alpha,
-                genres=genres,
-                exclude_rated=True,
-                explain=explain,
+            yield await engine_recommendations(
+                context, viewer, first, alpha, genres, exclude_rated=True, explain=explain
             )
             await watch.wait()
             if not await still_signed_in(context):
