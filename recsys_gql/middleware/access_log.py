@@ -15,10 +15,9 @@ said except the client address, and more.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys_gql.middleware.request_state import (
     COST,
@@ -28,6 +27,7 @@ from recsys_gql.middleware.request_state import (
     REQUEST_ID,
     state_of,
 )
+from recsys_gql.middleware.timed_response import call_timed
 
 __all__ = ["PROBES", "AccessLog"]
 
@@ -50,19 +50,13 @@ class AccessLog:
         if not self.log.isEnabledFor(level):
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app raises before responding
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            self._log(level, scope, status, (time.perf_counter() - started) * 1000)
+        await call_timed(
+            self.app,
+            scope,
+            receive,
+            send,
+            lambda status, seconds: self._log(level, scope, status, seconds * 1000),
+        )
 
     def _log(self, level: int, scope: Scope, status: int, ms: float) -> None:
         state = state_of(scope)

@@ -11,9 +11,7 @@ layer left them for the access log (:mod:`.request_state`).
 
 from __future__ import annotations
 
-import time
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys_gql.metrics.registry import (
     GRAPHQL_ERRORS,
@@ -22,6 +20,7 @@ from recsys_gql.metrics.registry import (
     operation_label,
 )
 from recsys_gql.middleware.request_state import ERROR_CODES, OPERATION, OPERATION_TYPE, state_of
+from recsys_gql.middleware.timed_response import call_timed
 
 __all__ = ["ROUTES", "RequestMetrics", "outcome"]
 
@@ -48,19 +47,9 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app raises before responding
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            _record(scope, status, time.perf_counter() - started)
+        await call_timed(
+            self.app, scope, receive, send, lambda status, seconds: _record(scope, status, seconds)
+        )
 
 
 def _record(scope: Scope, status: int, seconds: float) -> None:
