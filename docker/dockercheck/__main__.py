@@ -15,6 +15,7 @@ created (containers, the compose project with its volumes and network, the image
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import re
@@ -24,7 +25,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dockercheck import bases, compose, image, stack, torch_index
+from dockercheck import bases, compose, image, lock, stack, torch_index
 from dockercheck.engine import LABEL, CheckFailed, Docker, Engine
 from dockercheck.report import Report
 
@@ -47,7 +48,8 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / "check.log").open("w", encoding="utf-8") as log:
         docker = Docker(log)
-        with Engine(docker, workdir):
+        # The lock (taken in run()) is released only after the clean-up in the finally below.
+        with Engine(docker, workdir), contextlib.ExitStack() as held:
             if options.remove_bases:
                 clean_up(docker, keep_image=False)
                 bases.remove_bases(docker, bases.Bases())
@@ -60,7 +62,7 @@ def main() -> int:
                 functools.partial(remove_new_anonymous_volumes, docker, before)
             ]
             try:
-                run(docker, report, workdir, cache, options, cleanups)
+                run(docker, report, workdir, cache, options, cleanups, held)
                 outcome = "passed"
             except CheckFailed as failure:
                 print(f"FAILED: {failure}\n(full log: {workdir / 'check.log'})", file=sys.stderr)
@@ -106,8 +108,12 @@ def run(
     cache: Path,
     options: argparse.Namespace,
     cleanups: list[Callable[[], None]],
+    held: contextlib.ExitStack,
 ) -> None:
     """The phases, in order; each raises CheckFailed when what it checks does not hold.
+
+    Everything after the stand-in bases runs under the engine lock (``held`` releases it),
+    starting from an engine without anything an earlier, killed check left behind.
 
     The stack runs before the image's own run-time checks so that those train with the
     embedding cache the stack's train filled (one cold encoding per run instead of two).
@@ -120,6 +126,11 @@ def run(
     with report.phase("stand-in bases"):
         report.result("bases_built", bases.ensure_bases(docker, workdir, standins))
         report.result("base_mb", base_sizes(docker, standins))
+    with report.phase("engine lock, leftovers of earlier checks"):
+        engine_lock = held.enter_context(lock.EngineLock(docker, bases.DEBIAN))
+        report.result("lock_waited_seconds", round(engine_lock.waited, 1))
+        report.result("lock", lock.self_check(docker, bases.DEBIAN, engine_lock))
+        report.result("leftovers_removed", remove_check_objects(docker))
     with report.phase("build image"), torch_index.torch_index(REPO, cache) as (url, host):
         report.result("torch_index", url)
         image.build(docker, REPO, standins, IMAGE, url, host)
@@ -202,15 +213,43 @@ def remove_new_anonymous_volumes(docker: Docker, before: set[str]) -> None:
         docker.run("volume", "rm", *new, check=False)
 
 
+OBJECTS = (
+    ("container", ["ps", "--all", "--format", "{{.Names}}"], ["rm", "--force"]),
+    ("volume", ["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "--force"]),
+    ("network", ["network", "ls", "--format", "{{.Name}}"], ["network", "rm"]),
+)
+"""Each kind of leftover: how to list it and how to remove it, in an order that frees the
+volumes and networks (containers first)."""
+
+
+def remove_check_objects(docker: Docker) -> list[str]:
+    """The check's containers, volumes and networks (its label, or its compose project's),
+    except the engine lock it holds; returns what was removed.
+
+    Run first, it removes what a check that ended before its clean-up (killed, or its
+    machine stopped) left behind: a stale Postgres volume keeps the password of the run that
+    created it, and compose would recreate the containers on it, so the next ``train`` could
+    not log in.
+    """
+    owners = [f"label={LABEL}", f"label=com.docker.compose.project={compose.PROJECT}"]
+    removed: list[str] = []
+    for kind, listing, removal in OBJECTS:
+        found = {
+            name
+            for owner in owners
+            for name in docker.run(*listing, "--filter", owner, quiet=True).stdout.split()
+        }
+        # The lock runs the stand-in Debian base, whose label containers inherit.
+        names = sorted(found - {lock.NAME})
+        if names:
+            docker.run(*removal, *names, check=False)
+            removed.extend(f"{kind} {name}" for name in names)
+    return removed
+
+
 def clean_up(docker: Docker, keep_image: bool) -> None:
-    """Remove what this run created: labelled containers and volumes, the image, leftovers."""
-    label = f"label={LABEL}"
-    containers = docker.run("ps", "-aq", "--filter", label, quiet=True).stdout.split()
-    if containers:
-        docker.run("rm", "-f", *containers, check=False)
-    volumes = docker.run("volume", "ls", "-q", "--filter", label, quiet=True).stdout.split()
-    if volumes:
-        docker.run("volume", "rm", "-f", *volumes, check=False)
+    """Remove what this run created: its containers, volumes and networks, then the image."""
+    remove_check_objects(docker)
     if keep_image:
         return
     docker.run("rmi", IMAGE, check=False, quiet=True)

@@ -66,12 +66,15 @@ class Stack:
     def up(self) -> dict[str, float]:
         """``up`` and wait for both replicas to be ready and healthy; seconds of each part."""
         started = time.monotonic()
-        self.project.up()
+        try:
+            self.project.up()
+        except CheckFailed as failure:
+            raise CheckFailed(f"{failure}\n{self.train_log_tail()}") from failure
         up_seconds = time.monotonic() - started
         train = self.docker.inspect("container", self.project.containers("train")[0])
         assert train is not None
         if train["State"]["ExitCode"] != 0:
-            raise CheckFailed(f"train exited {train['State']['ExitCode']}")
+            raise CheckFailed(f"train exited {train['State']['ExitCode']}\n{self.train_log_tail()}")
         self.find_replicas()
         if len(self.replicas) != 2:
             raise CheckFailed(f"expected 2 api replicas, found {self.replicas}")
@@ -82,6 +85,12 @@ class Stack:
             "ready_seconds": round(time.monotonic() - started, 1),
             "healthy_seconds": round(max(healthy), 1),
         }
+
+    def train_log_tail(self, lines: int = 30) -> str:
+        """The end of the one-shot ``train``'s output: why it failed, in CI's log too."""
+        logs = self.project.run("logs", "--no-log-prefix", "--tail", str(lines), "train",
+                                check=False)  # fmt: skip
+        return "train's last lines:\n" + logs.rstrip()
 
     def find_replicas(self) -> None:
         """The api containers and a client on each one's published port.
