@@ -13,6 +13,7 @@ leaned on for that movie.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,12 +152,20 @@ class Ranked:
     """Each arm's score of ``rows`` scaled to 0-1 over the candidates."""
     features: npt.NDArray[np.float32]
     """The feature rows of ``rows`` (for :meth:`Ranker.arm_leaning`)."""
-    reference: npt.NDArray[np.float32]
-    """Each feature's median over the candidates (for :meth:`Ranker.arm_leaning`)."""
+    table: npt.NDArray[np.float32]
+    """The feature rows of every candidate."""
     candidates: int
     """How many movies the arms offered."""
     guard: float = 0.0
     """The genre guard's share of the order (0 for long histories)."""
+
+    @functools.cached_property
+    def reference(self) -> npt.NDArray[np.float32]:
+        """Each feature's median over the candidates (for :meth:`Ranker.arm_leaning`): only
+        explanations need it, so it is computed when first asked for."""
+        if self.table.shape[0] == 0:
+            return np.zeros(self.table.shape[1], np.float32)
+        return np.median(self.table, axis=0).astype(np.float32)
 
 
 def rank(
@@ -190,9 +199,7 @@ def rank(
         score=normalise(score)[best],
         arm_scores=scaled,
         features=table[best],
-        reference=np.median(table, axis=0).astype(np.float32)
-        if rows.size
-        else np.zeros(table.shape[1], np.float32),
+        table=table,
         candidates=int(rows.size),
         guard=guard,
     )
