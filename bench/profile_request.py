@@ -1,7 +1,7 @@
 """Where the CPU of one uncached ``recommendations`` request goes, on a real server under load.
 
 It runs ``python -m bench.serve --only recommendationsUncached`` (one worker, users drawn
-uniformly, an ``alpha`` of their own so the memo never answers), samples the server process
+uniformly, a ``diversity`` of their own so the memo never answers), samples the server process
 with py-spy while the load runs, and sorts the samples into the stages of the request path
 (HTTP, GraphQL execution, the ratings read, the engine, the access log, ...). Shares are of
 the samples in which the server was doing something (waiting threads and the idle event loop

@@ -7,9 +7,11 @@ Traffic is shaped like a front end's with many users, not like a cache test:
 * ``recommendations`` — users drawn uniformly from all 610 users (seeded): with the server's
   memo of answers larger than the user count, most are repeats it answers from memory; its
   hit ratio is reported, and this is the *cached* figure;
-* ``recommendationsUncached`` — users drawn the same way, each request with an ``alpha`` of
-  its own, so no answer can come from the memo (hit ratio reported, ~0): the figure that
-  counts for recommendations;
+* ``recommendationsUncached`` — users drawn the same way, each request with a ``diversity``
+  of its own (the default 0.5 plus a millionth per body), so no answer can come from the memo
+  (hit ratio reported, ~0) while the request still takes the default path (ranking stage and
+  diversity re-ranking): the figure that counts for recommendations. An ``alpha`` of its own,
+  as this used before, would have measured the linear blend instead of the default ranker;
 * ``searchMovies`` — 30,000 distinct texts of 4-16 consecutive words from movie overviews
   (seeded), so the search cache hits only by accident (hit ratio reported);
 * ``rateMovie`` — authenticated writes by signed-up users, one per load lane (see
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
 
 KNOWN_USERS = range(1, 611)
 """The users of ml-latest-small."""
@@ -56,9 +60,9 @@ RECS_QUERY = (
     "query Recs($userId: Int!) { recommendations(userId: $userId, first: 10) "
     "{ score movie { title } } }"
 )
-RECS_ALPHA_QUERY = (
-    "query Recs($userId: Int!, $alpha: Float) { recommendations(userId: $userId, first: 10, "
-    "alpha: $alpha) { score movie { title } } }"
+RECS_UNCACHED_QUERY = (
+    "query Recs($userId: Int!, $diversity: Float) { recommendations(userId: $userId, first: 10, "
+    "diversity: $diversity) { score movie { title } } }"
 )
 SIMILAR_QUERY = (
     "query Similar($movieId: Int!) { similarMovies(movieId: $movieId, first: 10) "
@@ -181,15 +185,16 @@ def uniform_users(count: int, seed: int) -> list[int]:
     return [int(u) for u in rng.choice(np.asarray(KNOWN_USERS), size=count)]
 
 
-def recommendation_bodies(seed: int, *, distinct_alpha: bool) -> tuple[str, ...]:
-    """``recommendations`` bodies for uniformly drawn users; with ``distinct_alpha`` every
-    body has an ``alpha`` of its own (0.3 + i·10⁻⁶), so the memo can never answer it."""
+def recommendation_bodies(seed: int, *, uncached: bool) -> tuple[str, ...]:
+    """``recommendations`` bodies for uniformly drawn users; ``uncached``, every body has a
+    ``diversity`` of its own (the default :data:`DEFAULT_DIVERSITY` + i·10⁻⁶, the warm-up's
+    from +0.05), so the memo can never answer it and the work is the default request's."""
     users = uniform_users(DISTINCT_BODIES, seed)
-    if not distinct_alpha:
+    if not uncached:
         return tuple(body(RECS_QUERY, {"userId": u}) for u in users)
-    base = 0.3 if seed == SEED else 0.6
+    base = DEFAULT_DIVERSITY if seed == SEED else DEFAULT_DIVERSITY + 0.05
     return tuple(
-        body(RECS_ALPHA_QUERY, {"userId": u, "alpha": round(base + i * 1e-6, 6)})
+        body(RECS_UNCACHED_QUERY, {"userId": u, "diversity": round(base + i * 1e-6, 6)})
         for i, u in enumerate(users)
     )
 
@@ -217,7 +222,7 @@ def mixed_bodies(
     total = DISTINCT_BODIES
     reads = sum(v for k, v in MIXED_SHARES.items() if k != "rate")
     count = {k: total * v // reads for k, v in MIXED_SHARES.items() if k != "rate"}
-    recs = recommendation_bodies(seed, distinct_alpha=True)[: count["recommendations"]]
+    recs = recommendation_bodies(seed, uncached=True)[: count["recommendations"]]
     rng = np.random.default_rng(seed)
     movies = [int(m) for m in rng.choice(np.asarray(read_ids), size=count["movie"])]
     similar = [int(m) for m in rng.choice(np.asarray(read_ids), size=count["similar"])]
@@ -247,15 +252,15 @@ def operations(movie_ids: Sequence[int], data_dir: Path) -> list[Operation]:
         Operation(
             "recommendations",
             '"score":',
-            recommendation_bodies(SEED, distinct_alpha=False),
-            warmup_bodies=recommendation_bodies(WARMUP_SEED, distinct_alpha=False),
+            recommendation_bodies(SEED, uncached=False),
+            warmup_bodies=recommendation_bodies(WARMUP_SEED, uncached=False),
             cache="memo",
         ),
         Operation(
             "recommendationsUncached",
             '"score":',
-            recommendation_bodies(SEED, distinct_alpha=True),
-            warmup_bodies=recommendation_bodies(WARMUP_SEED, distinct_alpha=True),
+            recommendation_bodies(SEED, uncached=True),
+            warmup_bodies=recommendation_bodies(WARMUP_SEED, uncached=True),
             targets=Targets(p99_ms=100.0, share_of_typename=0.5),
             cache="memo",
         ),

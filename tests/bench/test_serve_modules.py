@@ -25,6 +25,7 @@ from bench.serve_workloads import (
     search_texts,
     uniform_users,
 )
+from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
 from tests.conftest import write_tiny_movielens
 
 
@@ -32,11 +33,16 @@ def test_users_are_drawn_from_all_users_and_uncached_bodies_never_repeat() -> No
     users = uniform_users(20_000, seed=1)
     assert set(users) == set(KNOWN_USERS)  # every user appears, none outside
     assert max(users.count(u) for u in KNOWN_USERS) < 3 * 20_000 / len(KNOWN_USERS)
-    uncached = recommendation_bodies(19, distinct_alpha=True)
+    uncached = recommendation_bodies(19, uncached=True)
     assert len(set(uncached)) == len(uncached) == DISTINCT_BODIES
-    warm = recommendation_bodies(91, distinct_alpha=True)
+    # the default request's work: no alpha (that would take the linear blend, not the
+    # ranking stage), a diversity a hair from the default
+    variables = [json.loads(b)["variables"] for b in uncached]
+    assert all(set(v) == {"userId", "diversity"} for v in variables)
+    assert all(abs(v["diversity"] - DEFAULT_DIVERSITY) < 0.05 for v in variables)
+    warm = recommendation_bodies(91, uncached=True)
     assert not set(uncached) & set(warm)
-    cached = recommendation_bodies(19, distinct_alpha=False)
+    cached = recommendation_bodies(19, uncached=False)
     assert len(set(cached)) <= len(KNOWN_USERS)  # the memo can answer these
 
 
