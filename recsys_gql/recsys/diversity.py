@@ -72,17 +72,18 @@ def mmr(
     if d == 0.0:
         return np.argsort(-rel, kind="stable")[:n].astype(np.intp)
     vectors = np.asarray(embeddings, dtype=np.float32)
-    closest = np.full(size, -np.inf)  # max similarity to the picks so far (none yet)
-    taken = np.zeros(size, dtype=bool)
+    # Every pair's similarity at once: one small product instead of one per pick, so the
+    # loop below is a handful of operations on ``size`` numbers per pick.
+    similarity = (vectors @ vectors.T).astype(np.float64)
+    relevance = (1.0 - d) * rel
     picks = np.empty(n, dtype=np.intp)
-    for k in range(n):
-        penalty = np.where(np.isfinite(closest), closest, 0.0)
-        value = (1.0 - d) * rel - d * penalty
-        value[taken] = -np.inf
-        best = int(np.argmax(value))  # first of equals: the stable order
-        picks[k] = best
-        taken[best] = True
-        closest = np.maximum(closest, vectors @ vectors[best])
+    picks[0] = int(np.argmax(relevance))  # nothing picked yet: no penalty
+    closest = similarity[picks[0]].copy()  # max similarity to the picks so far
+    for k in range(1, n):
+        value = relevance - d * closest
+        value[picks[:k]] = -np.inf
+        picks[k] = int(np.argmax(value))  # first of equals: the stable order
+        np.maximum(closest, similarity[picks[k]], out=closest)
     return picks
 
 

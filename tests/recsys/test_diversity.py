@@ -79,3 +79,34 @@ def test_the_pool_grows_only_with_diversity() -> None:
 def test_mismatched_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="embeddings"):
         mmr(RELEVANCE, CLUSTERS[:3], 2, 0.5)
+
+
+def textbook_mmr(relevance: np.ndarray, vectors: np.ndarray, n: int, d: float) -> list[int]:
+    """MMR as defined, one candidate at a time in plain Python: relevance scaled 0-1, the
+    first pick unpenalised, each next one the best (1 - d)·relevance - d·(max similarity to
+    the picks), earlier position first among equals."""
+    low, high = float(relevance.min()), float(relevance.max())
+    rel = [(float(r) - low) / (high - low) for r in relevance]
+    picks: list[int] = []
+    for _ in range(min(n, len(rel))):
+        best, best_value = -1, -np.inf
+        for i in range(len(rel)):
+            if i in picks:
+                continue
+            penalty = max((float(vectors[i] @ vectors[j]) for j in picks), default=0.0)
+            value = (1.0 - d) * rel[i] - d * penalty
+            if value > best_value:
+                best, best_value = i, value
+        picks.append(best)
+    return picks
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_picks_follow_the_definition_on_random_candidates(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size, n = int(rng.integers(2, 60)), int(rng.integers(1, 15))
+    vectors = rng.normal(size=(size, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # some pairs point apart
+    relevance = rng.random(size)
+    d = float(rng.choice([0.1, 0.3, 0.5, 0.8, 1.0]))
+    assert mmr(relevance, vectors, n, d).tolist() == textbook_mmr(relevance, vectors, n, d)
