@@ -97,7 +97,7 @@ def web_operations() -> dict[str, str]:
     documents = re.findall(r"graphql\(`(.*?)`\)", text, flags=re.DOTALL)
     named = {}
     for document in documents:
-        match = re.search(r"(query|mutation)\s+(\w+)", document)
+        match = re.search(r"(query|mutation|subscription)\s+(\w+)", document)
         assert match, document
         named[match.group(2)] = document
     return named
