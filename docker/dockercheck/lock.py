@@ -28,8 +28,9 @@ from dockercheck.engine import LABEL, CheckFailed, Docker
 
 NAME = "recsys-gql-check-lock"
 TOKEN_LABEL = f"{LABEL}-lock.token"
-"""Not :data:`LABEL` itself: the check's clean-up removes everything carrying that one, and
-the lock must outlive the clean-up."""
+"""Which run holds the lock. The container also inherits :data:`LABEL` from the stand-in base
+it runs, so the check's clean-up, which removes everything carrying that label, skips it by
+:data:`NAME`: the lock must outlive the clean-up."""
 WAIT_SECONDS = 3600.0
 """How long a check waits for another one to finish (a whole check takes 15-25 minutes)."""
 POLL_SECONDS = 5.0
