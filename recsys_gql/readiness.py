@@ -27,7 +27,10 @@ def open_engine(settings: Settings) -> Engine:
     backend = None if settings.search_encoder == "run" else settings.search_encoder
     try:
         return Engine.load(
-            current, encoder_threads=settings.search_encoder_threads, encoder_backend=backend
+            current,
+            encoder_threads=settings.search_encoder_threads,
+            encoder_backend=backend,
+            ranker_backend=settings.ranker_backend,
         )
     except ArtifactError as exc:
         raise StartupError(

@@ -75,6 +75,7 @@ def load_engine(settings: Settings, previous: Engine | None = None) -> Engine:
         encoder=encoder,
         encoder_threads=settings.search_encoder_threads,
         encoder_backend=backend,
+        ranker_backend=settings.ranker_backend,
     )
     engine.stage_timer = engine_stage
     return engine

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     search_batch_max: int = Field(default=32, ge=1, le=256)
     """Most queries encoded in one batch."""
 
+    ranker_backend: Literal["compiled", "lightgbm"] = "compiled"
+    """How the ranking stage's trees are evaluated: ``compiled`` to native code by lleaves when
+    the engine loads (checked to score as LightGBM does; LightGBM is kept, with a warning, if
+    not), or ``lightgbm``'s own predict. The same scores; compiled costs a fraction of the
+    time (figures in BENCHMARKS.md) and about a second per model load."""
+
     search_encoder: Literal["run", "torch", "onnx", "onnx-int8"] = "onnx-int8"
     """How ``searchMovies`` encodes queries: ``run`` exactly as the served run embedded its
     movies, or the same weights on torch (fp32) or ONNX Runtime (fp32 or int8 weights).

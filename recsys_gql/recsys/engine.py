@@ -63,6 +63,7 @@ from recsys_gql.recsys.history import RatingsStore
 from recsys_gql.recsys.onnx_encoder import BACKENDS, EncoderBackend
 from recsys_gql.recsys.ranker import MODEL_FILE, Ranker, rank
 from recsys_gql.recsys.runs import open_run
+from recsys_gql.recsys.trees import TreeBackend
 from recsys_gql.recsys.vocab import IdVocab
 
 MAX_N = 100
@@ -181,6 +182,7 @@ class Engine:
         settings: HybridSettings | None = None,
         encoder_threads: int | None = None,
         encoder_backend: EncoderBackend | None = None,
+        ranker_backend: TreeBackend = "compiled",
     ) -> None:
         manifest = artifacts.manifest
         self.manifest = manifest
@@ -218,7 +220,7 @@ class Engine:
         self.content = _arm(self.arms, ContentArm)
         self.popularity = _arm(self.arms, PopularityArm)
         self.prior = popularity_prior(self.popularity.count)
-        self.ranker = self._load_ranker(artifacts)
+        self.ranker = self._load_ranker(artifacts, ranker_backend)
         self.cold_scores = self.popularity.cold_start()
         self._cold_order = np.argsort(-self.cold_scores, kind="stable")
         self._encoder_threads = encoder_threads
@@ -242,16 +244,19 @@ class Engine:
         encoder: TextEncoder | None = None,
         encoder_threads: int | None = None,
         encoder_backend: EncoderBackend | None = None,
+        ranker_backend: TreeBackend = "compiled",
     ) -> Engine:
-        """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``)."""
+        """Verify and load the artifact directory at ``path`` (e.g. ``artifacts/current``);
+        the ranking stage's trees run on ``ranker_backend`` (:mod:`~recsys_gql.recsys.trees`)."""
         return cls(
             open_run(path),
             encoder=encoder,
             encoder_threads=encoder_threads,
             encoder_backend=encoder_backend,
+            ranker_backend=ranker_backend,
         )
 
-    def _load_ranker(self, artifacts: ArtifactDir) -> Ranker | None:
+    def _load_ranker(self, artifacts: ArtifactDir, backend: TreeBackend) -> Ranker | None:
         record = self.manifest.ranker
         if record.status != "trained":
             return None
@@ -261,7 +266,7 @@ class Engine:
                 f"{self.directory}: the ranker was trained on features {record.features}, the "
                 f"arms of this run give {expected}: retrain with `recsys-gql train`"
             )
-        return Ranker.from_record(artifacts.text(record.file or MODEL_FILE), record)
+        return Ranker.from_record(artifacts.text(record.file or MODEL_FILE), record, backend)
 
     @property
     def ranking_stage(self) -> str | None:

@@ -25,6 +25,7 @@ from recsys_gql.recsys import features
 from recsys_gql.recsys.arm import FloatArray, IndexArray
 from recsys_gql.recsys.blend import normalise, top_n
 from recsys_gql.recsys.features import CONTEXT, Scored
+from recsys_gql.recsys.trees import TreeBackend, Trees, lightgbm_trees, load_trees
 
 GENRE_FEATURE = "genre_affinity"
 
@@ -47,7 +48,8 @@ class GenreGuard:
 
 
 class Ranker:
-    """A loaded LightGBM booster, the arm of each of its features and its genre guard."""
+    """A loaded LightGBM booster, how its trees are evaluated (:mod:`~recsys_gql.recsys.trees`),
+    the arm of each of its features and its genre guard."""
 
     def __init__(
         self,
@@ -55,8 +57,10 @@ class Ranker:
         features: list[str],
         feature_arms: dict[str, str],
         guard: GenreGuard | None = None,
+        trees: Trees | None = None,
     ) -> None:
         self.booster = booster
+        self.trees = trees or lightgbm_trees(booster)
         self.features = features
         self.feature_arms = feature_arms
         self.guard = guard or GenreGuard()
@@ -72,8 +76,10 @@ class Ranker:
         features: list[str],
         feature_arms: dict[str, str],
         guard: GenreGuard | None = None,
+        backend: TreeBackend = "lightgbm",
     ) -> Ranker:
-        """A ranker from LightGBM's text model (checked against ``features``)."""
+        """A ranker from LightGBM's text model (checked against ``features``), its trees
+        evaluated by ``backend``."""
         import lightgbm
 
         booster = lightgbm.Booster(model_str=text)
@@ -82,13 +88,13 @@ class Ranker:
                 f"the ranker's features {booster.feature_name()} are not the manifest's "
                 f"{features}: retrain with `recsys-gql train`"
             )
-        return cls(booster, features, feature_arms, guard)
+        return cls(booster, features, feature_arms, guard, load_trees(booster, text, backend))
 
     @classmethod
-    def from_record(cls, text: str, record: Any) -> Ranker:
+    def from_record(cls, text: str, record: Any, backend: TreeBackend = "lightgbm") -> Ranker:
         """A ranker from its model text and its manifest section (a :class:`RankerRecord`)."""
         guard = GenreGuard(**record.details.get("genre_guard", {}))
-        return cls.from_string(text, record.features, record.feature_arms, guard)
+        return cls.from_string(text, record.features, record.feature_arms, guard, backend)
 
     def leaning(
         self,
@@ -112,8 +118,7 @@ class Ranker:
 
     def predict(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """A score per row (higher ranks first)."""
-        scores: npt.NDArray[np.float64] = self.booster.predict(matrix, num_threads=1)
-        return scores
+        return self.trees.predict(matrix)
 
     def arm_leaning(
         self, matrix: npt.NDArray[np.float32], reference: npt.NDArray[np.float32]
@@ -131,7 +136,7 @@ class Ranker:
             columns = self._arm_columns == j
             masked[:, columns] = reference[columns]
             blocks.append(masked)
-        scores = np.asarray(self.booster.predict(np.vstack(blocks), num_threads=1))
+        scores = self.trees.predict(np.vstack(blocks))
         scores = scores.reshape(len(self.arms) + 1, n)
         drops = np.maximum(scores[0] - scores[1:], 0.0).T
         totals = drops.sum(axis=1, keepdims=True)

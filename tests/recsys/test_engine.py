@@ -342,3 +342,26 @@ def test_the_stage_timer_hears_the_blend(blend_engine: Engine) -> None:
     recs, stages = timed(blend_engine, explain_results=False)
     assert stages == {("arm", "als"), ("arm", "content"), ("blend", "-")}
     assert recs == blend_engine.recommend(7, n=5, explain_results=False)
+
+
+def test_an_engine_recommends_the_same_on_compiled_trees_as_on_lightgbm(
+    engine: Engine,
+) -> None:
+    assert engine.ranker is not None
+    assert engine.ranker.trees.backend == "compiled"  # the default
+    reference = Engine.load(engine.directory, ranker_backend="lightgbm")
+    assert reference.ranker is not None
+    assert reference.ranker.trees.backend == "lightgbm"
+    for user in engine.users.ids[:20].tolist():
+        for diversity in (0.0, 0.5):
+            got = engine.recommend(user, 8, diversity=diversity)
+            expected = reference.recommend(user, 8, diversity=diversity)
+            assert ids(got) == ids(expected)  # the same movies in the same order
+            for a, b in zip(got, expected, strict=True):  # scores to the last few bits
+                assert a.score == pytest.approx(b.score, abs=1e-9)
+                assert [(c.movie_id, c.arm) for c in a.because] == [
+                    (c.movie_id, c.arm) for c in b.because
+                ]
+                assert [c.share for c in a.because] == pytest.approx(
+                    [c.share for c in b.because], abs=1e-9
+                )
