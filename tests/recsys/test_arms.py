@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys_gql.artifacts import (
     ArmRecord,
@@ -19,7 +21,7 @@ from recsys_gql.artifacts import (
 )
 from recsys_gql.movielens import load_movielens
 from recsys_gql.recsys import ann
-from recsys_gql.recsys.arm import Catalog, History, Probe, TrainingSet
+from recsys_gql.recsys.arm import Catalog, History, Probe, TrainingSet, top_k_allowed
 from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
 from recsys_gql.recsys.arms.als import AlsArm, AlsConfig
 from recsys_gql.recsys.arms.content import ContentArm, ContentConfig
@@ -381,3 +383,33 @@ def test_unknown_ids_and_frames_build_a_consistent_training_set() -> None:
     assert first.times.tolist() == [5.0, 9.0]
     assert first.recency.tolist() == [1.0, 0.0]
     assert data.now == 9.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 3000),
+    st.integers(1, 300),
+    st.sampled_from(["normal", "ties", "constant"]),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+def test_top_k_allowed_selects_what_a_full_selection_selects(
+    n: int, k: int, shape: str, share: float, seed: int
+) -> None:
+    """The sampled bound (any size, ties, all equal, few or no allowed movies) gives the same
+    scores as one selection over every allowed movie, and only allowed ones."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(n).astype(np.float32)
+    if shape == "ties":
+        values = np.round(values, 1)
+    elif shape == "constant":
+        values[:] = 0.5
+    allowed = rng.random(n) < share
+    got = top_k_allowed(values, allowed, k)
+    candidates = np.flatnonzero(allowed)
+    if candidates.size > k:
+        candidates = candidates[np.argpartition(-values[candidates], k - 1)[:k]]
+    assert got.dtype == np.int64
+    assert np.unique(got).size == got.size
+    assert allowed[got].all()
+    np.testing.assert_array_equal(np.sort(values[got]), np.sort(values[candidates]))
