@@ -194,7 +194,7 @@ def create_app(
                 "database": database,
                 "settings": settings,
                 "rating_writer": rating_writer,
-                "turnstile": Turnstile(),
+                "turnstile": Turnstile(settings.engine_threads),
                 "user_changes": user_changes,
             }
         finally:

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     rather than in a worker thread (``0``: every call goes to a thread). Under the GIL a thread
     adds no core, and for a sub-millisecond call its handoffs cost more than the call."""
 
+    engine_threads: int = Field(default=2, ge=1, le=64)
+    """Worker threads that run engine calls at once; further calls wait their turn in order.
+    Under the GIL more threads than cores add no work done, only hand-offs of the GIL between
+    them (every numpy call of the engine releases and retakes it). Two served the mixed
+    workload 10-20% faster than anyio's default of 40, with a lower p99; one was slower
+    (BENCHMARKS.md, "Engine threads")."""
+
     @property
     def is_production(self) -> bool:
         """Whether ``env`` is production."""

@@ -1,4 +1,4 @@
-"""One concern: how a request's work shares the event loop and the clock.
+"""One concern: how a request's work shares the event loop, the worker threads and the clock.
 
 Every engine call and every database listing of a request goes through that request's
 :class:`RequestWork`, which
@@ -14,7 +14,9 @@ Every engine call and every database listing of a request goes through that requ
   ordinary request, whose work is one engine call, never waits.
 - **runs cheap engine calls on the event loop and the rest in a worker thread.** A call
   estimated at most ``budget_ms`` runs inline: under the GIL a thread adds no core, and for a
-  sub-millisecond call the thread handoffs cost more than the call.
+  sub-millisecond call the thread handoffs cost more than the call. The app's worker threads
+  for engine calls are few (:attr:`Turnstile.threads`, ``engine_threads``): the other calls
+  queue in order instead of passing the GIL back and forth between dozens of threads.
 - **starts nothing after the request's deadline** (``time.monotonic()``), whether the work
   would run inline or waited in the thread pool's queue:
   :class:`~recsys_gql.errors.DeadlineExceeded` instead. A request cancelled by its timeout
@@ -30,7 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import ParamSpec, TypeVar
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 
 from recsys_gql.errors import DeadlineExceeded
 
@@ -39,10 +41,12 @@ T = TypeVar("T")
 
 
 class Turnstile:
-    """The app's turns on the event loop for requests' second and later pieces of work."""
+    """The app's turns on the event loop for requests' second and later pieces of work, and
+    its worker threads for engine calls (``threads`` at once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 2) -> None:
         self._lock = asyncio.Lock()
+        self.threads = CapacityLimiter(threads)
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -98,4 +102,6 @@ class RequestWork:
                 self.check_deadline()  # it may have waited for a thread past the deadline
                 return call(*args, **kwargs)
 
-            return await to_thread.run_sync(in_thread, abandon_on_cancel=True)
+            return await to_thread.run_sync(
+                in_thread, abandon_on_cancel=True, limiter=self.turnstile.threads
+            )

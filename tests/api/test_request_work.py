@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-from anyio import to_thread
 
 from recsys_gql.api.request_work import RequestWork, Turnstile
 from recsys_gql.errors import DeadlineExceeded
@@ -49,23 +48,44 @@ async def test_a_call_queued_for_a_thread_past_its_deadline_never_starts() -> No
     turn comes, so a timed-out request leaves no queued work behind."""
     calls: list[int] = []
     release = threading.Event()
-    limiter = to_thread.current_default_thread_limiter()
-    saved = limiter.total_tokens
-    limiter.total_tokens = 1  # one thread: the second call queues behind the first
-    try:
-        blocker = asyncio.create_task(RequestWork().run(0.0, 0.0, release.wait, 5))
-        await asyncio.sleep(0.05)
-        queued = asyncio.create_task(
-            RequestWork(time.monotonic() + 0.1).run(0.0, 0.0, calls.append, 1)
-        )
-        await asyncio.sleep(0.2)  # its deadline passes while it waits
-        release.set()
-        await blocker
-        with pytest.raises(DeadlineExceeded):
-            await queued
-    finally:
-        limiter.total_tokens = saved
+    turnstile = Turnstile(threads=1)  # one thread: the second call queues behind the first
+    blocker = asyncio.create_task(RequestWork(None, turnstile).run(0.0, 0.0, release.wait, 5))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(
+        RequestWork(time.monotonic() + 0.1, turnstile).run(0.0, 0.0, calls.append, 1)
+    )
+    await asyncio.sleep(0.2)  # its deadline passes while it waits
+    release.set()
+    await blocker
+    with pytest.raises(DeadlineExceeded):
+        await queued
     assert calls == []
+
+
+async def test_engine_calls_run_in_at_most_the_apps_threads_at_once() -> None:
+    """However many requests call the engine together, no more than ``threads`` calls run at
+    once, every call runs, and each in a worker thread (not on the loop)."""
+    turnstile = Turnstile(threads=2)
+    lock = threading.Lock()
+    running, most, threads = 0, 0, set()
+
+    def call(k: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            threads.add(threading.get_ident())
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return k
+
+    results = await asyncio.gather(
+        *(RequestWork(None, turnstile).run(0.0, 1.0, call, k) for k in range(12))
+    )
+    assert results == list(range(12))
+    assert most == 2
+    assert threading.get_ident() not in threads
 
 
 async def test_a_cancelled_request_stops_waiting_for_its_thread() -> None:
