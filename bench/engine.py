@@ -44,6 +44,7 @@ import numpy as np
 from bench.common import latency_summary, write_json_atomic
 from bench.common import machine_info as shared_machine_info
 from recsys_gql.errors import RecsysError
+from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
 from recsys_gql.recsys.engine import Engine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -180,6 +181,23 @@ def benchmark(artifacts: Path, calls: int, command: str) -> JsonDict:
     operations["recommend_unexplained"] = time_calls(
         lambda i: engine.recommend(int(users[i % users.size]), n=N, explain_results=False), calls
     )
+    # What the API sends by default: no explanations, MMR at the default diversity.
+    operations["recommend_default"] = time_calls(
+        lambda i: engine.recommend(
+            int(users[i % users.size]), n=N, explain_results=False, diversity=DEFAULT_DIVERSITY
+        ),
+        calls,
+    )
+    if engine.ranker is not None:  # the same on LightGBM's own predict, for the ratio
+        plain = Engine.load(artifacts, ranker_backend="lightgbm")
+        operations["recommend_default_lightgbm_trees"] = time_calls(
+            lambda i: plain.recommend(
+                int(users[i % users.size]), n=N, explain_results=False,
+                diversity=DEFAULT_DIVERSITY,
+            ),
+            calls,
+        )  # fmt: skip
+        del plain
     operations["recommend_blend"] = time_calls(
         lambda i: engine.recommend(int(users[i % users.size]), n=N, alpha=0.5), calls
     )
@@ -216,6 +234,7 @@ def benchmark(artifacts: Path, calls: int, command: str) -> JsonDict:
             "path": str(artifacts),
             "run_id": engine.manifest.run_id,
             "ranking_stage": engine.ranker is not None,
+            "ranker_trees": None if engine.ranker is None else engine.ranker.trees.backend,
             "arms": [arm.name for arm in engine.arms],
             "movies": len(engine.movies),
             "users": len(engine.users),

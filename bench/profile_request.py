@@ -60,8 +60,9 @@ def breakdown(folded: str) -> tuple[dict[str, float], int]:
     return shares, active
 
 
-def profile(duration: float, rate: int) -> tuple[str, str]:
-    """Run the load, sample the server while it runs; the folded stacks and bench.serve's log."""
+def profile(duration: float, rate: int, gil: bool = False) -> tuple[str, str]:
+    """Run the load, sample the server while it runs; the folded stacks and bench.serve's log.
+    With ``gil``, only the thread holding the GIL is sampled: where the serialised time goes."""
     out = Path(tempfile.mkdtemp()) / "serve.json"
     serve = [sys.executable, "-m", "bench.serve", "--only", "recommendationsUncached"]
     options = ["--duration", str(int(duration) + 10), "--warmup", "3", "--no-two-workers"]
@@ -87,6 +88,7 @@ def profile(duration: float, rate: int) -> tuple[str, str]:
     folded = Path(tempfile.mkdtemp()) / "profile.folded"
     spy = str(Path(sys.executable).parent / "py-spy")
     command = [spy, "record", "-p", str(pid), "-d", str(int(duration)), "-r", str(rate)]
+    command += ["--gil"] if gil else []
     subprocess.run([*command, "-f", "raw", "-o", str(folded), "--nonblocking"], check=True)
     log.extend(load.stdout)
     load.wait()
@@ -98,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds sampled")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--folded", type=Path, help="sort these saved samples instead of a run")
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/profile_request.json"))
     args = parser.parse_args(argv)
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.folded:
         folded, log = args.folded.read_text(), ""
     else:
-        folded, log = profile(args.duration, args.rate)
+        folded, log = profile(args.duration, args.rate, args.gil)
     shares, active = breakdown(folded)
     result = {
         "benchmark": "profile_request",
@@ -113,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "python -m bench.profile_request " + " ".join(argv or sys.argv[1:]),
         "code": code_version(),
         "load_average": {"before": load_before, "after": load_average()},
+        "sampled": "the thread holding the GIL" if args.gil else "every thread not idle",
         "active_samples": active,
         "shares_of_active_cpu": shares,
         "load_run": [line for line in log.splitlines() if "req/s" in line],

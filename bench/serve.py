@@ -384,6 +384,17 @@ class Runner:
         return figures
 
 
+def settings_environment() -> dict[str, str | None]:
+    """The data and artifact folders, and every ``RECSYS_GQL_*`` setting of this environment
+    (which the servers inherit), secrets shown only as set."""
+    out: dict[str, str | None] = {k: os.environ.get(k) for k in (ARTIFACTS_ENV, DATA_ENV)}
+    for key, value in sorted(os.environ.items()):
+        if key.startswith("RECSYS_GQL_") and key not in out:
+            hidden = any(word in key for word in ("SECRET", "PASSWORD", "TOKEN", "URL"))
+            out[key] = "(set)" if hidden else value
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the results; 0 when it ran (targets may still be missed)."""
     args = parse_args(argv)
@@ -472,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "serve",
         "created_at": started_at.isoformat(timespec="seconds"),
         "command": command,
-        "environment": {k: os.environ.get(k) for k in (ARTIFACTS_ENV, DATA_ENV)},
+        "environment": settings_environment(),
         "machine": {**machine_info(), "load_average_at_start": load_at_start},
         "code": code,
         "tool": tool_info(tool, wrk, args.threads),

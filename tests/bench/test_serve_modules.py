@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.serve import settings_environment
 from bench.serve_harness import check_writes, stats_delta
 from bench.serve_load import lua_script
 from bench.serve_report import evaluate_targets
@@ -150,3 +151,18 @@ def test_each_round_starts_from_its_own_share_of_the_bodies(tmp_path: Path) -> N
     assert starts == [0, 10_000, 20_000]
     script = lua_script(op.for_round(2, 3), [], 1, tmp_path / "r.json", tmp_path / "a.txt")
     assert "offset = (20000 + tid * 7919)" in script
+
+
+def test_the_record_names_the_servers_settings_and_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_ENGINE_THREADS", "2")
+    monkeypatch.setenv("RECSYS_GQL_TOKEN_SECRET", "do-not-print")
+    monkeypatch.setenv("RECSYS_GQL_DATABASE_URL", "postgresql://user:pw@host/db")
+    monkeypatch.setenv("OTHER_SETTING", "1")
+    recorded = settings_environment()
+    assert recorded["RECSYS_GQL_ENGINE_THREADS"] == "2"
+    assert recorded["RECSYS_GQL_TOKEN_SECRET"] == "(set)"
+    assert recorded["RECSYS_GQL_DATABASE_URL"] == "(set)"
+    assert "OTHER_SETTING" not in recorded
+    assert "do-not-print" not in json.dumps(recorded)
