@@ -6,10 +6,11 @@ node tables; on a request's ~200 candidates that was the engine's largest single
 one native function per model (every threshold a constant, every tree straight-line code), so
 the answer is LightGBM's and the work is a fraction of it (BENCHMARKS.md, "Engine latency").
 
-The model is compiled when the engine loads (in memory; nothing is written), then checked: a
-probe of rows built from the model's own split thresholds (each threshold exactly, a little
-above and below, and missing values) is scored by both, and any difference above
-:data:`TOLERANCE` keeps LightGBM. So is a compile that fails. Either way the engine serves,
+The model is compiled when the engine loads (the code lives in memory; lleaves reads the text
+model from a file, so a private temporary copy is written and removed), then checked: a probe
+of rows built from the model's own split thresholds (each threshold exactly, a little above
+and below, missing values and zeros) is scored by both, and any difference above
+:data:`TOLERANCE` keeps LightGBM. So does a compile that fails. Either way the engine serves,
 and :attr:`Trees.note` says why it is not compiled.
 """
 
