@@ -145,32 +145,16 @@ class ArmScores:
         return rows[np.argpartition(-values, k - 1)[:k]].astype(np.int64)
 
 
-SAMPLE_STEP = 8
-""":func:`top_k_allowed` bounds the cut from every ``SAMPLE_STEP``-th score."""
-
-
 def top_k_allowed(values: FloatArray, allowed: BoolArray, k: int) -> IndexArray:
-    """Rows of the ``k`` largest ``values`` among ``allowed``, best first; ties go to the lower
-    row, so the same scores always offer the same movies (a dense arm's scores tie often, e.g.
-    EASE^R's zeros for a short history, and which of them become candidates changes what the
-    ranking stage sees).
-
-    The ``k``-th largest of every ``SAMPLE_STEP``-th allowed score is a lower bound of the
-    ``k``-th largest of all of them, so only the scores at or above it (about ``SAMPLE_STEP ·
-    k``) need ordering: the same answer as ordering the whole catalog, at a fraction of its
-    cost (BENCHMARKS.md, "Engine latency")."""
-    masked = np.where(allowed, values, -np.inf)
-    if int(np.count_nonzero(allowed)) <= k:
-        near = np.flatnonzero(allowed)
-        return near[np.argsort(-values[near], kind="stable")].astype(np.int64)
-    sample = masked[::SAMPLE_STEP]
-    if sample.size > 2 * k and np.count_nonzero(sample > -np.inf) >= k:
-        bound = np.partition(sample, sample.size - k)[sample.size - k]
-        near = np.flatnonzero(masked >= bound)
-    else:
-        near = np.arange(masked.size)
-    order = np.argsort(-masked[near], kind="stable")[:k]  # rows ascending: ties to the lower
-    return near[order].astype(np.int64)
+    """Positions of the ``k`` largest ``values`` among ``allowed`` (any order; ties at the
+    cut broken arbitrarily)."""
+    candidates = np.flatnonzero(allowed)
+    if candidates.size <= k:
+        return candidates.astype(np.int64)
+    if candidates.size == values.size:
+        return np.argpartition(-values, k - 1)[:k].astype(np.int64)
+    picked = np.argpartition(-values[candidates], k - 1)[:k]
+    return candidates[picked].astype(np.int64)
 
 
 @dataclass(frozen=True)
