@@ -12,6 +12,7 @@ from recsys_gql.db.migrate import SchemaState, schema_state
 from recsys_gql.db.models import DatasetInfo
 from recsys_gql.db.session import Database
 from recsys_gql.errors import ArtifactError
+from recsys_gql.recsys.content import TextEncoder
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
 
@@ -20,18 +21,25 @@ class StartupError(RuntimeError):
     """The service cannot serve; the message says why and what to run."""
 
 
-def open_engine(settings: Settings) -> Engine:
-    """Verify and load ``<artifacts_dir>/current``; its query encoder is ``search_encoder``
-    on ``search_encoder_threads`` threads."""
-    current = settings.artifacts_dir / "current"
+def load_current(settings: Settings, encoder: TextEncoder | None = None) -> Engine:
+    """Verify and load ``<artifacts_dir>/current`` as the settings say: queries encoded by
+    ``search_encoder`` on ``search_encoder_threads`` threads (or by ``encoder``, already
+    loaded), the ranking stage's trees on ``ranker_backend``. Raises ``ArtifactError``."""
     backend = None if settings.search_encoder == "run" else settings.search_encoder
+    return Engine.load(
+        settings.artifacts_dir / "current",
+        encoder=encoder,
+        encoder_threads=settings.search_encoder_threads,
+        encoder_backend=backend,
+        ranker_backend=settings.ranker_backend,
+    )
+
+
+def open_engine(settings: Settings) -> Engine:
+    """:func:`load_current` at start-up, a damaged or missing run told as a
+    :class:`StartupError` with what to run."""
     try:
-        return Engine.load(
-            current,
-            encoder_threads=settings.search_encoder_threads,
-            encoder_backend=backend,
-            ranker_backend=settings.ranker_backend,
-        )
+        return load_current(settings)
     except ArtifactError as exc:
         raise StartupError(
             f"artifacts not usable: {exc.message}. Run `recsys-gql train` (or `make serve`)."

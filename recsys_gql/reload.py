@@ -42,6 +42,7 @@ from recsys_gql.artifacts import read_manifest
 from recsys_gql.db.session import Database
 from recsys_gql.metrics.hooks import engine_stage
 from recsys_gql.metrics.registry import RELOADS, SERVED_RUN
+from recsys_gql.readiness import load_current
 from recsys_gql.recsys.engine import Engine
 from recsys_gql.settings import Settings
 
@@ -64,19 +65,12 @@ class ReloadResult:
 def load_engine(settings: Settings, previous: Engine | None = None) -> Engine:
     """Verify and load ``<artifacts_dir>/current`` (raises ``ArtifactError`` when damaged);
     ``previous``'s loaded query encoder is reused when it is the one the new run needs."""
-    backend = None if settings.search_encoder == "run" else settings.search_encoder
     encoder = previous.loaded_encoder if previous is not None else None
     if encoder is not None and previous is not None:
         manifest = read_manifest((settings.artifacts_dir / "current").resolve())
         if manifest.models.get("embedding_key") != previous.manifest.models.get("embedding_key"):
             encoder = None  # another model: the new engine loads its own on first use
-    engine = Engine.load(
-        settings.artifacts_dir / "current",
-        encoder=encoder,
-        encoder_threads=settings.search_encoder_threads,
-        encoder_backend=backend,
-        ranker_backend=settings.ranker_backend,
-    )
+    engine = load_current(settings, encoder)
     engine.stage_timer = engine_stage
     return engine
 
