@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     """How the ranking stage's trees are evaluated: ``compiled`` to native code by lleaves when
     the engine loads (checked to score as LightGBM does; LightGBM is kept, with a warning, if
     not), or ``lightgbm``'s own predict. The same scores; compiled costs a fraction of the
-    time (figures in BENCHMARKS.md) and about a second per model load."""
+    time per request and a compile at each model load (figures in BENCHMARKS.md)."""
 
     search_encoder: Literal["run", "torch", "onnx", "onnx-int8"] = "onnx-int8"
     """How ``searchMovies`` encodes queries: ``run`` exactly as the served run embedded its
@@ -135,9 +135,9 @@ class Settings(BaseSettings):
     engine_threads: int = Field(default=2, ge=1, le=64)
     """Worker threads that run engine calls at once; further calls wait their turn in order.
     Under the GIL more threads than cores add no work done, only hand-offs of the GIL between
-    them (every numpy call of the engine releases and retakes it). Two served the mixed
-    workload 10-20% faster than anyio's default of 40, with a lower p99; one was slower
-    (BENCHMARKS.md, "Engine threads")."""
+    them (every numpy call of the engine releases and retakes it). How many to use was
+    measured against anyio's default of 40 and against one (BENCHMARKS.md, "Engine
+    threads")."""
 
     @property
     def is_production(self) -> bool:

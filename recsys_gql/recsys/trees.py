@@ -1,10 +1,10 @@
 """How the ranking stage's trees are evaluated: compiled to native code, or by LightGBM.
 
 LightGBM's own ``predict`` walks every tree of the model for every candidate through generic
-node tables; on a request's ~200 candidates that was the engine's largest single cost.
-`lleaves <https://github.com/siboehm/lleaves>`_ compiles the same text model with LLVM into
-one native function per model (every threshold a constant, every tree straight-line code), so
-the answer is LightGBM's and the work is a fraction of it (BENCHMARKS.md, "Engine latency").
+node tables. `lleaves <https://github.com/siboehm/lleaves>`_ compiles the same text model
+with LLVM into one native function per model (every threshold a constant, every tree
+straight-line code), so the answer is LightGBM's and the work is a fraction of it
+(BENCHMARKS.md, "Engine latency").
 
 The model is compiled when the engine loads (the code lives in memory; lleaves reads the text
 model from a file, so a private temporary copy is written and removed), then checked: a probe
