@@ -127,10 +127,13 @@ class Settings(BaseSettings):
     """Threads the query encoder computes with (torch's or ONNX Runtime's intra-op threads).
     One leaves the other core of a two-core machine to the event loop; see BENCHMARKS.md."""
 
-    inline_engine_ms: float = 1.0
+    inline_engine_ms: float = 10.0
     """Engine calls estimated to take at most this many milliseconds run on the event loop
     rather than in a worker thread (``0``: every call goes to a thread). Under the GIL a thread
-    adds no core, and for a sub-millisecond call its handoffs cost more than the call."""
+    adds no core, only hand-offs of the GIL between it and the loop, so a default
+    recommendation runs inline; a long history's, estimated above this, goes to a thread,
+    which bounds how long one call holds the loop. Chosen by measurement (BENCHMARKS.md,
+    "Engine calls on the event loop")."""
 
     engine_threads: int = Field(default=2, ge=1, le=64)
     """Worker threads that run engine calls at once; further calls wait their turn in order.
