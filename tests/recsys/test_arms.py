@@ -22,7 +22,7 @@ from recsys_gql.artifacts import (
 from recsys_gql.movielens import load_movielens
 from recsys_gql.recsys import ann
 from recsys_gql.recsys.arm import Catalog, History, Probe, TrainingSet, top_k_allowed
-from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type
+from recsys_gql.recsys.arms import ARMS, REQUIRED, arm_type, popularity
 from recsys_gql.recsys.arms.als import AlsArm, AlsConfig
 from recsys_gql.recsys.arms.content import ContentArm, ContentConfig
 from recsys_gql.recsys.arms.ease import (
@@ -293,6 +293,41 @@ def test_popularity_counts_a_bayesian_average_and_windows_before_the_users_time(
     assert ages[0] == pytest.approx(2 / 365.25)
     assert ages[1] < 0  # first rated after the user's time
     assert np.isnan(ages[2])  # never rated
+
+
+@pytest.mark.parametrize("window", [90.0, 0.0])
+def test_popularity_scores_kept_per_time_step_are_the_computed_ones_and_read_only(
+    window: float,
+) -> None:
+    data = popularity_set()
+    arm = PopularityArm.fit(data, PopularityConfig(step_days=1.0, window_days=[window]))
+    for when in (T0 - DAY, T0 + 0.5 * DAY, T0 + 2 * DAY, T0 + 402 * DAY, T0 + 900 * DAY):
+        user = history([2], [3.0], [when])
+        counts = np.log1p(np.float32([4.0, 2.0, 0.0]))  # all-time, as the arm keeps them
+        expected = np.log1p(arm.window_counts(when, window)) + 1e-3 * counts
+        kept = arm.score(user).values
+        np.testing.assert_array_equal(kept, expected.astype(np.float32))
+        assert arm.score(user).values is kept  # the same vector again, not recomputed
+        assert not kept.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            kept[0] = 1.0
+    # two users a few hours apart in one step share one vector
+    first, second = history([2], [3.0], [T0 + 402 * DAY]), history([2], [3.0], [T0 + 402.2 * DAY])
+    assert arm.score(first).values is arm.score(second).values
+
+
+def test_popularity_keeps_a_bounded_number_of_score_vectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The memory for kept vectors is what bounds them: room for 5 vectors of 3 movies."""
+    monkeypatch.setattr(popularity, "SCORE_CACHE_MB", 5 * 3 * 4 / 2**20)
+    arm = PopularityArm.fit(popularity_set(), PopularityConfig(step_days=1.0, window_days=[2.0]))
+    for day in range(40):  # 40 distinct pairs of steps
+        arm.score(history([2], [3.0], [T0 + day * DAY]))
+    kept = arm._scores_between.cache_info()
+    assert kept.maxsize == 5
+    assert kept.currsize == 5
+    assert kept.misses == 40
 
 
 def test_popularity_tuning_picks_the_window_that_finds_the_held_out_likes() -> None:

@@ -12,6 +12,7 @@ that had just appeared at the user's time from one that did not exist yet.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 DAY = 86_400.0
 YEAR = 365.25 * DAY
+SCORE_CACHE_MB = 16.0
+"""Memory for served score vectors kept per pair of time steps (see :meth:`PopularityArm.score`)."""
 
 
 class PopularityConfig(ArmConfig):
@@ -118,6 +121,8 @@ class PopularityArm(Arm[PopularityConfig]):
         self.window = config.window_days[0] * DAY
         self._log_count = np.log1p(count.astype(np.float32))
         self._order = np.argsort(-score, kind="stable")
+        entries = max(1, int(SCORE_CACHE_MB * 2**20) // (4 * max(count.size, 1)))
+        self._scores_between = functools.lru_cache(maxsize=entries)(self._score_between)
 
     @classmethod
     def config_type(cls) -> type[PopularityConfig]:
@@ -225,9 +230,21 @@ class PopularityArm(Arm[PopularityConfig]):
         return counts
 
     def score(self, user: History) -> ArmScores:
-        """``log(1 + ratings in the window)``, ties broken by all-time counts."""
-        recent = np.log1p(self.window_counts(user.now, self.window / DAY))
-        return ArmScores((recent + 1e-3 * self._log_count).astype(np.float32))
+        """``log(1 + ratings in the window)``, ties broken by all-time counts.
+
+        The scores depend only on the two time steps around the window, and users share
+        steps (everyone rating this month shares the latest), so the vectors are kept per
+        pair of steps, within :data:`SCORE_CACHE_MB`, and handed out read-only."""
+        end = self._step(user.now)
+        start = 0 if self.window <= 0 else self._step(user.now - self.window)
+        return ArmScores(self._scores_between(end, start))
+
+    def _score_between(self, end: int, start: int) -> FloatArray:
+        """The served scores from the counts between step edges ``start`` and ``end``."""
+        recent = np.log1p((self.steps[end] - self.steps[start]).astype(np.float32))
+        scores: FloatArray = (recent + 1e-3 * self._log_count).astype(np.float32)
+        scores.flags.writeable = False
+        return scores
 
     def features(
         self, user: History, scores: ArmScores, candidates: IndexArray
