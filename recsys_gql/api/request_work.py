@@ -12,9 +12,10 @@ Every engine call and every database listing of a request goes through that requ
   are in flight, the loop runs one such piece of work (and the completion of one result
   list) between two looks at the network, and everyone else's requests run in between. An
   ordinary request, whose work is one engine call, never waits.
-- **runs cheap engine calls on the event loop and the rest in a worker thread.** A call
-  estimated at most ``budget_ms`` runs inline: under the GIL a thread adds no core, and for a
-  sub-millisecond call the thread handoffs cost more than the call. The app's worker threads
+- **runs engine calls within a budget on the event loop and the rest in a worker thread.** A
+  call estimated at most ``budget_ms`` runs inline: under the GIL a thread adds no core, only
+  hand-offs of the GIL. A costlier call goes to a thread, so that no single call holds the loop
+  for longer than the budget (the app's is ``inline_engine_ms``). The app's worker threads
   for engine calls are few (:attr:`Turnstile.threads`, ``engine_threads``): the other calls
   queue in order instead of passing the GIL back and forth between dozens of threads.
 - **starts nothing after the request's deadline** (``time.monotonic()``), whether the work
