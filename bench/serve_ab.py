@@ -118,18 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, op in run["operations"].items()
             )
             print(f"round {round_ + 1} {label(variant)}: {figures}", flush=True)
-    payload = {
+    summary = {label(v): medians(runs, v) for v in args.variant}
+    payload: JsonDict = {
         "benchmark": "serve_ab",
         "created_at": started,
         "command": "python -m bench.serve_ab " + " ".join(argv or sys.argv[1:]),
         "machine": machine_info(),
         "code": code_version(),
         "runs": runs,
-        "medians": {label(v): medians(runs, v) for v in args.variant},
+        "medians": summary,
     }
     write_json_atomic(args.out, payload)
-    for name, figures in payload["medians"].items():
-        print(name, figures)
+    for name, per_operation in summary.items():
+        print(name, per_operation)
     return 0
 
 
