@@ -218,10 +218,13 @@ class PopularityArm(Arm[PopularityConfig]):
         return int(np.clip(np.searchsorted(self.edges, when, side="right") - 1, 0,
                            self.edges.size - 1))  # fmt: skip
 
+    def _window_steps(self, now: float, days: float) -> tuple[int, int]:
+        """The step edges ``(end, start)`` around the ``days`` before ``now`` (0: all time)."""
+        return self._step(now), 0 if days <= 0 else self._step(now - days * DAY)
+
     def window_counts(self, now: float, days: float, rows: IndexArray | None = None) -> FloatArray:
         """Ratings of each movie (or of ``rows``) in the ``days`` before ``now`` (0: all)."""
-        end = self._step(now)
-        start = 0 if days <= 0 else self._step(now - days * DAY)
+        end, start = self._window_steps(now, days)
         counts: FloatArray
         if rows is None:
             counts = (self.steps[end] - self.steps[start]).astype(np.float32)
@@ -235,9 +238,7 @@ class PopularityArm(Arm[PopularityConfig]):
         The scores depend only on the two time steps around the window, and users share
         steps (everyone rating this month shares the latest), so the vectors are kept per
         pair of steps, within :data:`SCORE_CACHE_MB`, and handed out read-only."""
-        end = self._step(user.now)
-        start = 0 if self.window <= 0 else self._step(user.now - self.window)
-        return ArmScores(self._scores_between(end, start))
+        return ArmScores(self._scores_between(*self._window_steps(user.now, self.window / DAY)))
 
     def _score_between(self, end: int, start: int) -> FloatArray:
         """The served scores from the counts between step edges ``start`` and ``end``."""
