@@ -51,11 +51,12 @@ def parse_variant(text: str) -> dict[str, str]:
 
 def run_once(variant: dict[str, str], only: Sequence[str], duration: int) -> JsonDict:
     """One ``bench.serve`` run under ``variant``: its per-operation figures."""
-    out = Path(tempfile.mkdtemp()) / "serve.json"
-    command = [sys.executable, "-m", "bench.serve", "--repeat", "1", "--no-two-workers"]
-    command += ["--duration", str(duration), "--only", *only, "--out", str(out)]
-    subprocess.run(command, env=os.environ | variant, check=True, stdout=subprocess.DEVNULL)
-    result = bench_json(out)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "serve.json"
+        command = [sys.executable, "-m", "bench.serve", "--repeat", "1", "--no-two-workers"]
+        command += ["--duration", str(duration), "--only", *only, "--out", str(out)]
+        subprocess.run(command, env=os.environ | variant, check=True, stdout=subprocess.DEVNULL)
+        result: JsonDict = json.loads(out.read_text(encoding="utf-8"))
     ceiling = result["operations"].get("typename", {}).get("req_per_s")
     operations = {
         name: {key: op.get(key) for key in FIGURES}
@@ -71,12 +72,6 @@ def run_once(variant: dict[str, str], only: Sequence[str], duration: int) -> Jso
         "variant": variant,
         "operations": operations,
     }
-
-
-def bench_json(path: Path) -> JsonDict:
-    """A ``bench.serve`` results file."""
-    loaded: JsonDict = json.loads(path.read_text())
-    return loaded
 
 
 def medians(runs: list[JsonDict], variant: dict[str, str]) -> JsonDict:
