@@ -324,6 +324,22 @@ def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_encoder_export(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.recsys.content import SentenceEncoder
+
+    backend = args.backend or settings.search_encoder
+    if backend not in ("onnx", "onnx-int8"):
+        print(
+            f"recsys-gql: error: RECSYS_GQL_SEARCH_ENCODER is {backend!r}, which exports nothing; "
+            "name the graph to build with --backend onnx or --backend onnx-int8",
+            file=sys.stderr,
+        )
+        return 2
+    encoder = SentenceEncoder(backend=backend, export_root=settings.cache_dir)
+    print(f"{backend} query encoder: {encoder.export()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -404,6 +420,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("schema.graphql"))
     export.add_argument("--check", action="store_true", help="fail if the file is stale")
     export.set_defaults(handler=_cmd_export_schema)
+
+    encoder = commands.add_parser("encoder", help="the sentence model searches are encoded with")
+    encoder_commands = encoder.add_subparsers(dest="encoder_command", required=True)
+    export_encoder = encoder_commands.add_parser(
+        "export",
+        help="build the ONNX query encoder into the cache folder now, not in the first server "
+        "process that searches (once per machine or image)",
+    )
+    export_encoder.add_argument(
+        "--backend", choices=("onnx", "onnx-int8"), help="default: $RECSYS_GQL_SEARCH_ENCODER"
+    )
+    export_encoder.set_defaults(handler=_cmd_encoder_export)
 
     artifacts = commands.add_parser("artifacts", help="inspect artifacts")
     artifact_commands = artifacts.add_subparsers(dest="artifacts_command", required=True)

@@ -120,8 +120,10 @@ class Settings(BaseSettings):
     """How ``searchMovies`` encodes queries: ``run`` exactly as the served run embedded its
     movies, or the same weights on torch (fp32) or ONNX Runtime (fp32 or int8 weights).
     ``onnx-int8`` encodes several times faster than torch and finds the labelled movie of the
-    search set as often (``python -m bench.search_quality``; figures in BENCHMARKS.md); its
-    model is exported once into ``cache_dir`` on first use."""
+    search set as often (``python -m bench.search_quality``; figures in BENCHMARKS.md). The
+    ONNX graph is exported into ``cache_dir`` once, on first use, or ahead of serving with
+    ``recsys-gql encoder export`` (the Docker image has it built in): an export needs torch
+    and seconds of CPU in each server process that finds none."""
 
     search_encoder_threads: int = Field(default=1, ge=1, le=64)
     """Threads the query encoder computes with (torch's or ONNX Runtime's intra-op threads).

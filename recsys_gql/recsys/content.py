@@ -126,14 +126,18 @@ class SentenceEncoder:
                 self._model = self._load_onnx()
         return self._model
 
-    def _load_onnx(self) -> Any:
-        from recsys_gql.recsys.onnx_encoder import (
-            OnnxSentenceModel,
-            default_threads,
-            export_dir_for,
-            export_onnx,
-        )
+    def export(self) -> Path | None:
+        """Build the ONNX graph this encoder runs, unless it is already in ``export_root``
+        (``None`` for ``torch``, which runs the weights as they are); returns the model file.
 
+        The build needs torch and takes seconds of CPU in native calls that hold the
+        interpreter, so a deployment runs it ahead of serving (``recsys-gql encoder export``,
+        which the Docker image runs at build time) rather than in each new server process.
+        """
+        from recsys_gql.recsys.onnx_encoder import export_dir_for, export_onnx
+
+        if self.backend == "torch":
+            return None
         if self._local is None:
             raise RuntimeError(
                 f"the {self.backend} encoder is exported from a local model folder; "
@@ -145,7 +149,15 @@ class SentenceEncoder:
             configured = os.environ.get("RECSYS_GQL_CACHE_DIR")
             self.export_root = Path(configured) if configured else default_cache_dir()
         target = export_dir_for(self.export_root, self._label, self.backend)
-        model_file = export_onnx(self._local, target, quantize=self.backend == "onnx-int8")
+        return export_onnx(self._local, target, quantize=self.backend == "onnx-int8")
+
+    def _load_onnx(self) -> Any:
+        from recsys_gql.recsys.onnx_encoder import OnnxSentenceModel, default_threads
+
+        model_file = self.export()
+        # export() returns None only for torch, and raises without a local model folder
+        assert model_file is not None
+        assert self._local is not None
         return OnnxSentenceModel(
             model_file,
             self._local / "tokenizer.json",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys_gql.cli import main
 from recsys_gql.errors import ArtifactError
 from recsys_gql.recsys.content import SentenceEncoder
 from recsys_gql.recsys.engine import Engine, query_encoder
@@ -43,6 +44,38 @@ def int8_encoder(cache_home: Path) -> SentenceEncoder:
 @pytest.fixture(scope="module")
 def baseline(sentence_encoder: SentenceEncoder) -> np.ndarray:
     return sentence_encoder.encode(TEXTS)
+
+
+def test_encoder_export_builds_the_graph_that_servers_load(
+    cache_home: Path,
+    int8_encoder: SentenceEncoder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))  # settings.cache_dir: <it>/recsys-gql
+    monkeypatch.delenv("RECSYS_GQL_CACHE_DIR", raising=False)
+    monkeypatch.delenv("RECSYS_GQL_SEARCH_ENCODER", raising=False)  # onnx-int8 by default
+    assert main(["encoder", "export"]) == 0
+    built = Path(capsys.readouterr().out.strip().removeprefix("onnx-int8 query encoder: "))
+    assert built.name == MODEL_FILE
+    assert built.is_file()
+    # the encoder a server builds (no export_root: $RECSYS_GQL_CACHE_DIR, else the XDG cache)
+    # finds that file instead of exporting its own
+    assert SentenceEncoder(backend="onnx-int8").export() == built == int8_encoder.export()
+    stamp = built.stat().st_mtime_ns
+    assert main(["encoder", "export"]) == 0  # a second run builds nothing
+    assert built.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("configured", ["torch", "run"])
+def test_encoder_export_needs_an_onnx_backend(
+    configured: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_SEARCH_ENCODER", configured)
+    assert main(["encoder", "export"]) == 2
+    assert f"RECSYS_GQL_SEARCH_ENCODER is {configured!r}, which exports nothing" in (
+        capsys.readouterr().err
+    )
 
 
 def test_int8_vectors_agree_with_fp32_torch(
