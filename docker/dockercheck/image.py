@@ -22,6 +22,7 @@ from dockercheck.graphql import Client
 
 USER = "10001:10001"
 STATE = "/var/lib/recsys-gql"
+CACHE = "/var/cache/recsys-gql"
 FORBIDDEN_NAMES = ("ratings.csv", "movies.csv", "links.csv", "tags.csv", "overviews.csv",
                    "recsys.db", "ml-latest-small", "item_factors.npy", "content.faiss", ".env",
                    ".git", "node_modules.installed")  # fmt: skip
@@ -66,10 +67,11 @@ def static_checks(docker: Docker, tag: str) -> dict[str, Any]:
     # happens to load first (torch's OpenMP runtime) must not be what makes it import.
     for module in NATIVE_MODULES:
         docker.run("run", "--rm", "--entrypoint", "python", tag, "-c", f"import {module}")
+    encoder = query_encoder_in(docker, tag)
     names = " -o ".join(f"-name '{name}'" for name in FORBIDDEN_NAMES)
     found = docker.run(
         "run", "--rm", "--user", "0:0", "--entrypoint", "sh", tag, "-c",
-        f"find {STATE} /var/cache/recsys-gql -mindepth 2; "
+        f"find {STATE} {CACHE} -mindepth 2 -not -path '{CACHE}/onnx*'; "
         f"find / -xdev \\( {names} \\) -print; "
         "ls -d /src /root/.cache /root/.npm /tmp/requirements.txt 2>/dev/null; true",
     ).stdout.split()  # fmt: skip
@@ -81,6 +83,7 @@ def static_checks(docker: Docker, tag: str) -> dict[str, Any]:
         "du -sm /opt/venv/lib/python3*/site-packages/* | sort -rn | head -8",
     ).stdout  # fmt: skip
     return {
+        "query_encoder": encoder,
         "image_mb": round(image["Size"] / 1e6),
         "layers": len(image["RootFS"]["Layers"]),
         "layer_sizes": [line[:100] for line in history.splitlines() if not line.startswith("0B")],
@@ -89,6 +92,21 @@ def static_checks(docker: Docker, tag: str) -> dict[str, Any]:
             for line in largest.splitlines()
         ),
     }
+
+
+def query_encoder_in(docker: Docker, tag: str) -> str:
+    """The ONNX query encoder built into the image, found by the encoder a server builds with
+    the image's settings, without exporting it (so without torch): a worker that had to export
+    it would hold the interpreter long enough for uvicorn's supervisor to kill it."""
+    probe = (
+        "import sys; from recsys_gql.recsys.content import SentenceEncoder; "
+        "model = SentenceEncoder(backend='onnx-int8').export(); "
+        "print(model, 'torch' in sys.modules)"
+    )
+    out = docker.run("run", "--rm", "--entrypoint", "python", tag, "-c", probe).stdout.split()
+    if len(out) != 2 or not out[0].startswith(f"{CACHE}/onnx/") or out[1] != "False":
+        raise CheckFailed(f"the image has no ready ONNX query encoder: {out}")
+    return out[0]
 
 
 def volume(docker: Docker, name: str) -> str:
