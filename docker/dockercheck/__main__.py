@@ -162,6 +162,15 @@ def run_stack(report: Report, project: compose.Project) -> None:
     """docker/compose.yaml, up for real, through its failures and a restart."""
     report.result("compose", project.run("version", "--short").strip())
     running = stack.Stack(project)
+    try:
+        stack_phases(report, running)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}\n{running.api_diagnosis()}") from failure
+    project.down()
+
+
+def stack_phases(report: Report, running: stack.Stack) -> None:
+    """The stack's phases, in order."""
     with report.phase("stack: up (train, then 2 api replicas)"):
         report.result("stack_up", running.up())
     with report.phase("stack: rating through A, recommendations from B"):
@@ -174,12 +183,13 @@ def run_stack(report: Report, project: compose.Project) -> None:
         report.result("replica_killed", running.replica_killed())
     with report.phase("stack: kill Redis, fail-open"):
         report.result("redis_fail_open", running.redis_killed(fail_open=True))
+    with report.phase("stack: no worker died"):
+        report.result("api_log_lines", running.no_worker_died())
     with report.phase("stack: down + up keeps every rating"):
         report.result("down_up", running.down_up_keeps_ratings())
     with report.phase("stack: kill Redis, fail-closed"):
         running.fail_closed()
         report.result("redis_fail_closed", running.redis_killed(fail_open=False))
-    project.down()
 
 
 def stop_project(project: compose.Project, workdir: Path) -> None:

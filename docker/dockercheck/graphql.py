@@ -43,14 +43,20 @@ class Client:
     timeout: float = 30.0
 
     def post(self, query: str, variables: dict[str, Any] | None = None, token: str = "") -> Answer:
-        """One request; transport errors propagate."""
+        """One request; a transport error (a worker that died mid-request, say) fails the
+        check, naming the replica."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=headers,
-            timeout=self.timeout,
-        )
+        try:
+            response = httpx.post(
+                f"{self.url}/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except httpx.TransportError as error:
+            raise CheckFailed(
+                f"{self.url}: {query[:60]!r}: {type(error).__name__}: {error}"
+            ) from error
         try:
             body = response.json()
         except ValueError:

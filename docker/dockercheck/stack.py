@@ -12,6 +12,7 @@ volume) and the second ``train`` finds everything current.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ SEARCH_TIMEOUT = 300.0
 PIXAR = (1, 3114, 4886, 6377, 8961)  # Toy Story 1-2, Monsters Inc., Finding Nemo, Incredibles
 WRITES_PER_MINUTE = 10
 RATINGS_SQL = "SELECT count(*) FROM ratings"
+WORKER_FATE = re.compile(r"died|hung|Killed|Terminated|Traceback|Error|process \[\d+\]")
+"""Log lines about worker processes starting, stopping and dying, and errors."""
+WORKER_DIED = re.compile(r"Child process \[\d+\] died")
+"""What uvicorn's supervisor logs when it replaces a worker that exited or stopped answering."""
 
 
 def check_settings(tag: str) -> dict[str, str]:
@@ -91,6 +96,25 @@ class Stack:
         logs = self.project.run("logs", "--no-log-prefix", "--tail", str(lines), "train",
                                 check=False)  # fmt: skip
         return "train's last lines:\n" + logs.rstrip()
+
+    def api_diagnosis(self, lines: int = 12) -> str:
+        """Each api replica's state (restarts, exit code, OOM kill) and the lines of its log
+        that tell a worker's fate (uvicorn's supervisor reports a worker it found dead or
+        hung), then its last ``lines``: why a replica stopped answering, in CI's log too."""
+        parts = []
+        for name in self.project.containers("api"):
+            found = self.docker.inspect("container", name) or {}
+            state = found.get("State", {})
+            parts.append(
+                f"{name}: {state.get('Status')}, restarts {found.get('RestartCount')}, "
+                f"exit code {state.get('ExitCode')}, OOM-killed {state.get('OOMKilled')}"
+            )
+            log = self.docker.run("logs", name, check=False, quiet=True)
+            text = (log.stdout + log.stderr).splitlines()
+            fates = [line for line in text if WORKER_FATE.search(line)]
+            parts += [f"  {line}" for line in fates[-20:]]
+            parts += ["  ..."] + [f"  {line}" for line in text[-lines:]]
+        return "api replicas:\n" + "\n".join(parts)
 
     def find_replicas(self) -> None:
         """The api containers and a client on each one's published port.
@@ -207,6 +231,20 @@ class Stack:
             "first_search_seconds": waited,
             "memory_mb": [memory_mb(self.docker, name) for name in self.replicas],
         }
+
+    def no_worker_died(self) -> dict[str, int]:
+        """No worker of either replica was found dead or hung, and killed and replaced by
+        uvicorn's supervisor (which logs ``Child process [pid] died``): its requests in flight
+        were dropped unanswered. Returns how many lines each replica's log has."""
+        lines = {}
+        for name in self.replicas:
+            log = self.docker.run("logs", name, check=False, quiet=True)
+            text = (log.stdout + log.stderr).splitlines()
+            died = [line for line in text if WORKER_DIED.search(line)]
+            if died:
+                raise CheckFailed(f"{name}: uvicorn replaced a worker: {died[:5]}")
+            lines[name] = len(text)
+        return lines
 
     def down_up_keeps_ratings(self) -> dict[str, Any]:
         """``down`` + ``up``: the same ratings in the database and the same answers for them."""

@@ -5,12 +5,16 @@ as ``make docker-check`` (docs/docker.md)."""
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
+from logging.handlers import BufferingHandler
 from pathlib import Path
 
 import httpx
 import pytest
-from dockercheck import compose, torch_index  # importable through tests/docker/conftest.py
+import uvicorn.supervisors.multiprocess
+from dockercheck import compose, stack, torch_index  # importable through tests/docker/conftest.py
 
 from tests.conftest import REPO
 
@@ -56,3 +60,50 @@ def test_the_replicas_port_range_is_free() -> None:
         taken.bind(("127.0.0.1", first))
         taken.listen()
         assert compose.free_port_range(4) != first
+
+
+def test_a_replaced_worker_is_recognised_in_the_log_as_uvicorn_writes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``stack.WORKER_DIED`` reads the line uvicorn's supervisor logs when it kills and replaces
+    a worker; this drives that code path with a worker that no longer answers."""
+
+    class Silent:
+        pid, exitcode = 4242, None
+
+        def is_alive(self, timeout: float) -> bool:
+            return False
+
+        def kill(self) -> None:
+            pass
+
+        def join(self) -> None:
+            pass
+
+    class Replacement:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+    supervisor = uvicorn.supervisors.multiprocess.Multiprocess.__new__(
+        uvicorn.supervisors.multiprocess.Multiprocess
+    )
+    supervisor.config, supervisor.sockets = uvicorn.Config(app=None, log_config=None), []
+    supervisor.should_exit = threading.Event()
+    supervisor.processes = [Silent()]  # type: ignore[list-item]
+    # read on uvicorn's logger itself: its logging config may stop propagation to the root
+    uvicorn_log, kept = logging.getLogger("uvicorn.error"), BufferingHandler(capacity=100)
+    uvicorn_log.addHandler(kept)
+    try:
+        with pytest.MonkeyPatch.context() as patch, caplog.at_level("INFO", "uvicorn.error"):
+            patch.setattr(uvicorn.supervisors.multiprocess, "Process", Replacement)
+            supervisor.keep_subprocess_alive()
+    finally:
+        uvicorn_log.removeHandler(kept)
+    logged = [record.getMessage() for record in kept.buffer]
+    assert [line for line in logged if stack.WORKER_DIED.search(line)] == [
+        "Child process [4242] died"
+    ]
+    assert not stack.WORKER_DIED.search("Started server process [4242]")
