@@ -41,6 +41,22 @@ MODEL_FILE = "model.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def onnxruntime_quietly() -> Any:
+    """``onnxruntime``, imported with its telemetry off unless the environment already says.
+
+    Its Linux builds since 1.29 carry telemetry to Microsoft's event collector, on unless
+    ``ORT_DISABLE_TELEMETRY`` (or ``CI``) is set, and on import keep a device id and an event
+    store under ``~/.cache/Microsoft`` (in a container: the image, or the writable layer). A
+    service should not report on the machines it is deployed to without the operator asking,
+    so the variable defaults to 1 here; ``ORT_DISABLE_TELEMETRY=0`` turns the events back on.
+    It takes effect only before the library's first import in the process.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 def export_dir_for(cache_root: Path, model_label: str, backend: EncoderBackend) -> Path:
     """The folder that holds the exported model of ``backend`` for one set of weights."""
     return cache_root / "onnx" / f"{model_label}-{backend}"
@@ -55,6 +71,7 @@ def export_onnx(model_path: Path, target: Path, *, quantize: bool) -> Path:
     model_file = target / MODEL_FILE
     if model_file.is_file():
         return model_file
+    onnxruntime_quietly()  # before torch.onnx or the optimiser can import it
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
@@ -159,8 +176,9 @@ class OnnxSentenceModel:
     def __init__(
         self, model_file: Path, tokenizer_file: Path, *, max_seq_length: int, threads: int = 0
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        ort = onnxruntime_quietly()
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

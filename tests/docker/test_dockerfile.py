@@ -77,6 +77,7 @@ def test_runtime_sets_its_threads_and_stays_offline(image: Image) -> None:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         assert image.env.get(name) == "1", name
     assert image.env.get("HF_HUB_OFFLINE") == "1"
+    assert image.env.get("ORT_DISABLE_TELEMETRY") == "1"
     assert image.env.get("RECSYS_GQL_HOST") == "0.0.0.0"
     assert image.env.get("RECSYS_GQL_WORKERS", "").isdigit()
 

@@ -3,6 +3,9 @@ the variant its movies were embedded with so that queries use the same one."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +121,29 @@ def test_the_export_is_cached_and_each_variant_has_its_own_key(
     assert int8_encoder.model_key == sentence_encoder.model_key + "-onnx-int8"
     shorter = SentenceEncoder(backend="onnx-int8", max_seq_length=128)
     assert shorter.model_key != int8_encoder.model_key
+
+
+def _import_leaves(tmp_path: Path, name: str, statement: str, **env: str) -> list[str]:
+    """What importing onnxruntime by ``statement`` leaves under a fresh ``$HOME``, in a new
+    process with no ``CI`` variable (ONNX Runtime keeps quiet on CI machines by itself)."""
+    home = tmp_path / name
+    home.mkdir()
+    clean = {k: v for k, v in os.environ.items() if k not in ("CI", "ORT_DISABLE_TELEMETRY")}
+    subprocess.run(
+        [sys.executable, "-c", statement], env={**clean, **env, "HOME": str(home)}, check=True
+    )
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+
+
+def test_onnx_runtime_telemetry_is_off_unless_the_environment_turns_it_on(
+    tmp_path: Path,
+) -> None:
+    ours = "from recsys_gql.recsys.onnx_encoder import onnxruntime_quietly; onnxruntime_quietly()"
+    assert _import_leaves(tmp_path, "ours", ours) == []
+    # the library's own default, which the helper changes: a device id under ~/.cache
+    plain = _import_leaves(tmp_path, "plain", "import onnxruntime")
+    assert ".cache/Microsoft/DeveloperTools/.onnxruntime/deviceid" in plain
+    assert _import_leaves(tmp_path, "asked", ours, ORT_DISABLE_TELEMETRY="0") == plain
 
 
 def test_an_unknown_backend_is_refused() -> None:
