@@ -7,9 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install web test-web data train db schema settings-doc lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts docker-check docker-image-check docker-check-clean
+.PHONY: serve test install web test-web data train db encoder schema settings-doc lint bench-train bench-train-25m bench-engine bench-serve bench-search bench-embed clean-artifacts docker-check docker-image-check docker-check-clean
 
-serve: install web data train db
+serve: install web data train db encoder
 	$(BIN)/recsys-gql serve
 
 test: install web lint test-web
@@ -63,6 +63,11 @@ train: install
 
 db: install
 	$(BIN)/recsys-gql db init
+
+# The ONNX query encoder searches run on, exported once per machine before serving: a server
+# process that has to export it holds the GIL for seconds (docs/docker.md, "Found at run time").
+encoder: install
+	$(BIN)/recsys-gql encoder export
 
 schema: install
 	$(BIN)/recsys-gql export-schema

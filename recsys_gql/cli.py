@@ -325,18 +325,33 @@ def _cmd_artifacts_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_encoder_export(args: argparse.Namespace, settings: Settings) -> int:
+    from recsys_gql.artifacts import read_manifest
     from recsys_gql.recsys.content import SentenceEncoder
+    from recsys_gql.recsys.engine import query_encoder
 
-    backend = args.backend or settings.search_encoder
-    if backend not in ("onnx", "onnx-int8"):
+    choice = args.backend or settings.search_encoder
+    current = settings.artifacts_dir / "current"
+    if current.is_dir():  # the model the served run embedded with (and its runtime, for `run`)
+        encoder = query_encoder(read_manifest(current), backend=None if choice == "run" else choice)
+    elif choice == "run":
         print(
-            f"recsys-gql: error: RECSYS_GQL_SEARCH_ENCODER is {backend!r}, which exports nothing; "
-            "name the graph to build with --backend onnx or --backend onnx-int8",
+            f"recsys-gql: error: RECSYS_GQL_SEARCH_ENCODER is 'run' and there is no run at "
+            f"{current} to name the encoder: train first, or pass --backend",
             file=sys.stderr,
         )
         return 2
-    encoder = SentenceEncoder(backend=backend, export_root=settings.cache_dir)
-    print(f"{backend} query encoder: {encoder.export()}")
+    else:
+        encoder = SentenceEncoder(backend=choice)
+    encoder.export_root = settings.cache_dir
+    try:
+        model_file = encoder.export()
+    except RuntimeError as exc:  # no local model folder to export from
+        print(f"recsys-gql: error: {exc}", file=sys.stderr)
+        return 2
+    if model_file is None:
+        print("the query encoder runs on torch: nothing to export")
+    else:
+        print(f"{encoder.backend} query encoder: {model_file}")
     return 0
 
 
@@ -429,7 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
         "process that searches (once per machine or image)",
     )
     export_encoder.add_argument(
-        "--backend", choices=("onnx", "onnx-int8"), help="default: $RECSYS_GQL_SEARCH_ENCODER"
+        "--backend",
+        choices=("onnx", "onnx-int8"),
+        help="default: $RECSYS_GQL_SEARCH_ENCODER (for `run`, the current run's)",
     )
     export_encoder.set_defaults(handler=_cmd_encoder_export)
 

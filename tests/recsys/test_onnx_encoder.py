@@ -52,10 +52,12 @@ def baseline(sentence_encoder: SentenceEncoder) -> np.ndarray:
 def test_encoder_export_builds_the_graph_that_servers_load(
     cache_home: Path,
     int8_encoder: SentenceEncoder,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))  # settings.cache_dir: <it>/recsys-gql
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(tmp_path))  # no run yet (an image build)
     monkeypatch.delenv("RECSYS_GQL_CACHE_DIR", raising=False)
     monkeypatch.delenv("RECSYS_GQL_SEARCH_ENCODER", raising=False)  # onnx-int8 by default
     assert main(["encoder", "export"]) == 0
@@ -70,15 +72,16 @@ def test_encoder_export_builds_the_graph_that_servers_load(
     assert built.stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("configured", ["torch", "run"])
-def test_encoder_export_needs_an_onnx_backend(
-    configured: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_encoder_export_follows_the_configured_encoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("RECSYS_GQL_SEARCH_ENCODER", configured)
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(tmp_path))
+    monkeypatch.setenv("RECSYS_GQL_SEARCH_ENCODER", "torch")
+    assert main(["encoder", "export"]) == 0
+    assert capsys.readouterr().out == "the query encoder runs on torch: nothing to export\n"
+    monkeypatch.setenv("RECSYS_GQL_SEARCH_ENCODER", "run")
     assert main(["encoder", "export"]) == 2
-    assert f"RECSYS_GQL_SEARCH_ENCODER is {configured!r}, which exports nothing" in (
-        capsys.readouterr().err
-    )
+    assert "RECSYS_GQL_SEARCH_ENCODER is 'run' and there is no run at" in capsys.readouterr().err
 
 
 def test_int8_vectors_agree_with_fp32_torch(
@@ -190,6 +193,21 @@ def test_the_manifest_records_the_variant_and_queries_use_it(
     assert (rebuilt.backend, rebuilt.model_key) == ("onnx-int8", int8_encoder.model_key)
     hits = engine.search("animated family film for children", 3)
     assert {hit.movie_id for hit in hits} <= set(BLOCK_A)
+
+
+def test_encoder_export_for_run_exports_what_the_current_run_embedded_with(
+    int8_run: tuple[Path, TrainConfig],
+    int8_encoder: SentenceEncoder,
+    cache_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run, _ = int8_run
+    monkeypatch.setenv("RECSYS_GQL_ARTIFACTS_DIR", str(run.parent))
+    monkeypatch.setenv("RECSYS_GQL_CACHE_DIR", str(cache_home / "recsys-gql"))
+    monkeypatch.setenv("RECSYS_GQL_SEARCH_ENCODER", "run")
+    assert main(["encoder", "export"]) == 0
+    assert capsys.readouterr().out == f"onnx-int8 query encoder: {int8_encoder.export()}\n"
 
 
 def test_a_query_encoder_of_another_variant_is_refused(
