@@ -109,12 +109,16 @@ class Stack:
                 f"{name}: {state.get('Status')}, restarts {found.get('RestartCount')}, "
                 f"exit code {state.get('ExitCode')}, OOM-killed {state.get('OOMKilled')}"
             )
-            log = self.docker.run("logs", name, check=False, quiet=True)
-            text = (log.stdout + log.stderr).splitlines()
+            text = self.log_lines(name)
             fates = [line for line in text if WORKER_FATE.search(line)]
             parts += [f"  {line}" for line in fates[-20:]]
             parts += ["  ..."] + [f"  {line}" for line in text[-lines:]]
         return "api replicas:\n" + "\n".join(parts)
+
+    def log_lines(self, container: str) -> list[str]:
+        """Everything ``container`` has written (stdout and stderr) since it was created."""
+        log = self.docker.run("logs", container, check=False, quiet=True)
+        return (log.stdout + log.stderr).splitlines()
 
     def find_replicas(self) -> None:
         """The api containers and a client on each one's published port.
@@ -238,8 +242,7 @@ class Stack:
         were dropped unanswered. Returns how many lines each replica's log has."""
         lines = {}
         for name in self.replicas:
-            log = self.docker.run("logs", name, check=False, quiet=True)
-            text = (log.stdout + log.stderr).splitlines()
+            text = self.log_lines(name)
             died = [line for line in text if WORKER_DIED.search(line)]
             if died:
                 raise CheckFailed(f"{name}: uvicorn replaced a worker: {died[:5]}")
