@@ -253,28 +253,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run uvicorn (the checks have passed and the metrics directory is ready)."""
     from contextlib import suppress
 
-    import uvicorn
-
-    from recsys_gql.logs import logging_config
-    from recsys_gql.serving import serve, uvicorn_loop
+    from recsys_gql.serving import serve, uvicorn_config
 
     host, port = args.host or settings.host, args.port or settings.port
     print(f"GraphQL on http://{host}:{port}/graphql")
-    workers = args.workers or settings.workers
-    config = uvicorn.Config(
-        "recsys_gql.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop=uvicorn_loop(settings.event_loop, workers),
-        log_level="info",
-        log_config=logging_config(settings),
-        access_log=False,  # the app logs every request itself (recsys_gql.middleware.access_log)
-        # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
-        # uvicorn's own handling would trust any loopback peer.
-        proxy_headers=False,
-    )
+    config = uvicorn_config(settings, host, port, args.workers or settings.workers)
     metrics_port = None
     if settings.metrics_port is not None:
         from recsys_gql.metrics.exposition import start_metrics_port

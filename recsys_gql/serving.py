@@ -29,10 +29,32 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from recsys_gql.logs import logging_config
 from recsys_gql.metrics.multiprocess import mark_dead
-from recsys_gql.settings import EventLoop
+from recsys_gql.settings import EventLoop, Settings
 
 log = logging.getLogger("uvicorn.error")
+
+
+def uvicorn_config(settings: Settings, host: str, port: int, workers: int) -> uvicorn.Config:
+    """How ``recsys-gql serve`` runs uvicorn: the app factory on ``host``:``port`` in
+    ``workers`` processes, with the project's logging and loop, and the supervisor's patience
+    with a busy worker (``RECSYS_GQL_WORKER_HEALTHCHECK_TIMEOUT``)."""
+    return uvicorn.Config(
+        "recsys_gql.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop=uvicorn_loop(settings.event_loop, workers),
+        log_level="info",
+        log_config=logging_config(settings),
+        access_log=False,  # the app logs every request itself (recsys_gql.middleware.access_log)
+        # X-Forwarded-For is trusted only from RECSYS_GQL_TRUSTED_PROXIES, by the app itself;
+        # uvicorn's own handling would trust any loopback peer.
+        proxy_headers=False,
+        timeout_worker_healthcheck=settings.worker_healthcheck_timeout,
+    )
 
 
 def uvicorn_loop(event_loop: EventLoop, workers: int) -> str:

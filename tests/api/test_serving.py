@@ -1,16 +1,26 @@
-"""The sockets and the event loop ``recsys-gql serve`` runs its workers on."""
+"""The sockets and the event loop ``recsys-gql serve`` runs its workers on, and how long its
+supervisor waits for a busy worker."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
+from pydantic import ValidationError
 
-from recsys_gql.serving import OneAcceptEventLoop, tcp_listener, uvicorn_loop
+from recsys_gql.serving import (
+    OneAcceptEventLoop,
+    ReloadingMultiprocess,
+    tcp_listener,
+    uvicorn_config,
+    uvicorn_loop,
+)
+from recsys_gql.settings import Settings
 
 
 def rebuilt_in_worker(sock: socket.socket) -> socket.socket:
@@ -106,3 +116,40 @@ def test_only_several_workers_on_asyncio_take_the_one_accept_loop() -> None:
     loop_class = uvicorn_loop("asyncio", 2)
     module, name = loop_class.split(":")
     assert getattr(importlib.import_module(module), name) is OneAcceptEventLoop
+
+
+@pytest.mark.parametrize(("configured", "waited"), [(None, 30), (90, 90)])
+def test_the_supervisor_waits_for_a_busy_worker_as_long_as_configured(
+    configured: int | None, waited: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's supervisor pings each worker and kills one that does not answer in time;
+    the wait is the setting's (30 s unless set), not uvicorn's 5 s."""
+    if configured is not None:
+        monkeypatch.setenv("RECSYS_GQL_WORKER_HEALTHCHECK_TIMEOUT", str(configured))
+    config = uvicorn_config(Settings(), "127.0.0.1", 8000, 2)
+
+    class Worker:
+        pid, exitcode = 4242, None
+
+        def __init__(self) -> None:
+            self.pinged_with: list[float] = []
+
+        def is_alive(self, timeout: float) -> bool:
+            self.pinged_with.append(timeout)
+            return True
+
+    worker = Worker()
+    # built without __init__, which installs the supervisor's signal handlers in this process
+    supervisor = ReloadingMultiprocess.__new__(ReloadingMultiprocess)
+    supervisor.config, supervisor.processes = config, [worker]  # type: ignore[list-item]
+    supervisor.should_exit = threading.Event()
+    supervisor.keep_subprocess_alive()
+    assert worker.pinged_with == [waited]
+
+
+def test_a_worker_healthcheck_timeout_outside_its_range_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECSYS_GQL_WORKER_HEALTHCHECK_TIMEOUT", "0")
+    with pytest.raises(ValidationError, match="worker_healthcheck_timeout"):
+        Settings()
