@@ -166,9 +166,9 @@ class Settings(BaseSettings):
     worker_healthcheck_timeout: int = Field(default=30, ge=1, le=600)
     """Seconds uvicorn's supervisor (``workers`` above 1) waits for a worker to answer its
     ping before it kills the worker as hung and starts another; the requests in flight are
-    lost. The answer needs the worker's interpreter lock, which native calls hold for
-    seconds at a time on a busy machine (importing torch from a cold disk: 3.3 s here), so
-    uvicorn's own 5 s killed workers that were only busy (docs/docker.md)."""
+    lost. The answer needs the worker's interpreter lock, which native calls (importing
+    torch from a cold disk, say) hold for seconds at a time on a busy machine, so uvicorn's
+    own 5 s killed workers that were only busy (measured in docs/docker.md)."""
 
     event_loop: EventLoop = "asyncio"
     """The event loop ``recsys-gql serve`` runs each worker on. The standard library's by

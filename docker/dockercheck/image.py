@@ -95,9 +95,10 @@ def static_checks(docker: Docker, tag: str) -> dict[str, Any]:
 
 
 def query_encoder_in(docker: Docker, tag: str) -> str:
-    """The ONNX query encoder built into the image, found by the encoder a server builds with
-    the image's settings, without exporting it (so without torch): a worker that had to export
-    it would hold the interpreter long enough for uvicorn's supervisor to kill it."""
+    """The ONNX query encoder built into the image for the default ``search_encoder``
+    (onnx-int8), found by the encoder a server builds, without exporting it (so without
+    torch): a worker that had to export it would hold the interpreter long enough for
+    uvicorn's supervisor to kill it."""
     probe = (
         "import sys; from recsys_gql.recsys.content import SentenceEncoder; "
         "model = SentenceEncoder(backend='onnx-int8').export(); "
