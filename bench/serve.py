@@ -54,6 +54,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import JsonDict, machine_info, write_json_atomic
+from bench.serve_ceiling import ceilings, describe, measure_engine
 from bench.serve_checks import sign_up_users, verify_operation
 from bench.serve_harness import (
     ARTIFACTS_ENV,
@@ -395,6 +396,26 @@ def settings_environment() -> dict[str, str | None]:
     return out
 
 
+def machine_bounds(
+    ops: Sequence[Operation], results: dict[str, JsonDict], artifacts: Path, connections: int
+) -> JsonDict | None:
+    """The engine timed alone after the load, and the bounds it sets the engine-bound targets
+    (:mod:`bench.serve_ceiling`); None when the run had neither of those operations."""
+    goals = {op.name: op.targets for op in ops if op.name in results}
+    uncached, mixed = goals.get("recommendationsUncached"), goals.get("mixed")
+    if uncached is None and mixed is None:
+        return None
+    engine = measure_engine(artifacts / "current")
+    return ceilings(
+        results,
+        engine,
+        os.cpu_count() or 1,
+        share_of_typename=uncached.share_of_typename if uncached else None,
+        two_worker_speedup=mixed.two_worker_speedup if mixed else None,
+        connections=connections,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the results; 0 when it ran (targets may still be missed)."""
     args = parse_args(argv)
@@ -478,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     two = extra_suite.results if extra_suite is not None else None
     targets = evaluate_targets(ops, main_suite.results, writes, two)
+    bounds = machine_bounds(ops, main_suite.results, artifacts, args.connections)
     command = shlex.join(["python", "-m", "bench.serve", *(argv or sys.argv[1:])])
     payload: JsonDict = {
         "benchmark": "serve",
@@ -524,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": targets,
         "all_required_targets_met": all(t["met"] for t in targets if t["required"]),
         "two_workers": None,
+        "ceilings": bounds,
     }
     if extra_suite is not None:
         extra_targets = evaluate_targets(extra_ops, extra_suite.results, None)
@@ -546,6 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload["two_workers"]["targets"],
             tool_name,
         )
+    if bounds is not None:
+        print("\nwhat this machine allows (bench/serve_ceiling.py):")
+        for line in describe(bounds):
+            print(f"  {line}")
     print(f"\nwrote {args.out}")
     return 0
 
