@@ -16,8 +16,10 @@ From them, :func:`ceilings` gives the fastest uncached rate one core could serve
 path cost no more than ``__typename``'s (one worker runs its Python on one interpreter lock), the
 fastest the whole machine could serve, the least mean latency the run's connections allow at
 the one-core rate (Little's law: a closed loop's mean latency is its connections over its
-throughput, and a p99 is no lower), and the most two workers can gain over one when one worker
-already uses more than a core. Each is set beside what its target needs.
+throughput, and a p99 is no lower), and about the most two workers can gain over one when one
+worker already uses more than a core (about: it assumes a request costs two workers the CPU it
+cost one, and sets the median run's CPU beside the median rates). Each is set beside what its
+target needs.
 
     python -m bench.serve_ceiling --calls 600      # the engine figure alone, as JSON
 """
@@ -155,7 +157,7 @@ def describe(bounds: JsonDict) -> list[str]:
     if two is not None:
         lines.append(
             f"mixed: one worker used {two['one_worker_cpu_percent']}% CPU, "
-            f"{two['cpu_percent_left_for_servers']}% was left: two workers can reach at most "
+            f"{two['cpu_percent_left_for_servers']}% was left: two workers can reach about "
             f"{two['speedup_bound']}x (needs {two['needed_speedup']}x)"
         )
     return lines

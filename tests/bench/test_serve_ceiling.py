@@ -62,7 +62,7 @@ def test_a_bound_is_given_only_where_the_run_has_its_operation_and_target() -> N
     lines = describe(ceilings(_results(), ENGINE, 2, 0.5, 1.7))
     assert lines[0] == "engine alone: 2.0 ms CPU per default call"
     assert "on 2 cores" in lines[1]
-    assert "at most 1.681x (needs 1.7x)" in lines[2]
+    assert "about 1.681x (needs 1.7x)" in lines[2]
 
 
 def test_the_engine_is_timed_on_the_default_request_in_a_child_process(real_run: RealRun) -> None:
