@@ -27,7 +27,11 @@ from both, see BENCHMARKS.md)::
    second server with ``--workers 2`` (skipped with ``--no-two-workers``).
 5. **Writes**: once the servers have stopped, every acknowledged write is read back from the
    database, and the ratings table must hold exactly the loaded rows plus the benchmark's.
-6. **JSON** (atomically) with the machine and its load, the commit, the command, the figures
+6. **What the machine allows** (:mod:`bench.serve_ceiling`): with the servers stopped, the
+   engine's default call is timed alone, and set beside the run's ``__typename`` and CPU
+   figures: the most uncached recommendations one core and the whole machine could serve,
+   and about the most two workers can gain (``ceilings`` in the JSON).
+7. **JSON** (atomically) with the machine and its load, the commit, the command, the figures
    and each target as met or missed (:mod:`bench.serve_report`), then a table.
 
 Everything listens on and targets 127.0.0.1 only; every load is bounded in time.
@@ -400,12 +404,17 @@ def machine_bounds(
     ops: Sequence[Operation], results: dict[str, JsonDict], artifacts: Path, connections: int
 ) -> JsonDict | None:
     """The engine timed alone after the load, and the bounds it sets the engine-bound targets
-    (:mod:`bench.serve_ceiling`); None when the run had neither of those operations."""
+    (:mod:`bench.serve_ceiling`); None when the run had neither of those operations, and
+    only the error when the engine could not be timed."""
     goals = {op.name: op.targets for op in ops if op.name in results}
     uncached, mixed = goals.get("recommendationsUncached"), goals.get("mixed")
     if uncached is None and mixed is None:
         return None
-    engine = measure_engine(artifacts / "current")
+    try:
+        engine = measure_engine(artifacts / "current")
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:  # the load's figures still count
+        print(f"bench.serve: the engine could not be timed alone: {exc}", file=sys.stderr)
+        return {"error": str(exc)}
     return ceilings(
         results,
         engine,
@@ -569,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload["two_workers"]["targets"],
             tool_name,
         )
-    if bounds is not None:
+    if bounds is not None and "error" not in bounds:
         print("\nwhat this machine allows (bench/serve_ceiling.py):")
         for line in describe(bounds):
             print(f"  {line}")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.serve import machine_bounds
 from bench.serve_ceiling import ceilings, describe, draw_users, measure_engine
+from bench.serve_workloads import Operation, Targets
 from tests.conftest import RealRun
 
 ENGINE = {"cpu_ms_per_call": 2.0, "wall_ms_per_call": 2.1}
@@ -87,3 +89,13 @@ def test_users_are_drawn_uniformly_from_all_users_and_the_seed_repeats_the_draw(
 def test_a_broken_artifact_folder_is_reported_with_the_childs_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="engine timing failed"):
         measure_engine(tmp_path / "missing", calls=1, warmup=0)
+
+
+def test_the_load_figures_survive_an_engine_that_cannot_be_timed(tmp_path: Path) -> None:
+    uncached = Operation("recommendationsUncached", "x", targets=Targets(share_of_typename=0.5))
+    results = {"typename": _results()["typename"], "recommendationsUncached": {"req_per_s": 1.0}}
+    failed = machine_bounds([uncached], results, tmp_path, connections=32)
+    assert failed is not None
+    assert "engine timing failed" in failed["error"]
+    # a run without the engine-bound operations times nothing
+    assert machine_bounds([Operation("typename", "x")], results, tmp_path, 32) is None
