@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.common import JsonDict
+from bench.serve_workloads import uniform_users
 
 ENGINE_CALL_TIMEOUT_S = 600.0
 
@@ -54,20 +54,14 @@ def measure_engine(artifacts: Path, calls: int = 600, warmup: int = 50, seed: in
     return result
 
 
-def draw_users(ids: list[int], count: int, seed: int) -> list[int]:
-    """``count`` users drawn uniformly, with replacement, from ``ids``: the load's draw."""
-    draw = random.Random(seed)
-    return [draw.choice(ids) for _ in range(count)]
-
-
 def time_engine(artifacts: Path, calls: int, warmup: int, seed: int) -> JsonDict:
     """The measurement itself (run in the child): the API's default request for ``calls``
-    users drawn uniformly from all users, after ``warmup`` calls."""
+    users drawn uniformly from all users, as the load draws them, after ``warmup`` calls."""
     from recsys_gql.recsys.diversity import DEFAULT_DIVERSITY
     from recsys_gql.recsys.engine import Engine
 
     engine = Engine.load(artifacts)
-    users = draw_users(engine.users.ids.tolist(), warmup + calls, seed)
+    users = uniform_users(warmup + calls, seed, engine.users.ids.tolist())
     for user in users[:warmup]:
         engine.recommend(user, 10, explain_results=False, diversity=DEFAULT_DIVERSITY)
     cpu, wall = time.process_time(), time.perf_counter()

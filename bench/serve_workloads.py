@@ -179,10 +179,11 @@ def spread(items: Sequence[int], count: int) -> list[int]:
     return [items[int(i * step)] for i in range(count)]
 
 
-def uniform_users(count: int, seed: int) -> list[int]:
-    """``count`` user ids drawn uniformly (with repeats) from every known user."""
+def uniform_users(count: int, seed: int, ids: Sequence[int] = KNOWN_USERS) -> list[int]:
+    """``count`` user ids drawn uniformly (with repeats) from ``ids``, every known user
+    unless given (the engine's timing passes the users of the run it loaded)."""
     rng = np.random.default_rng(seed)
-    return [int(u) for u in rng.choice(np.asarray(KNOWN_USERS), size=count)]
+    return [int(u) for u in rng.choice(np.asarray(ids), size=count)]
 
 
 def recommendation_bodies(seed: int, *, uncached: bool) -> tuple[str, ...]:

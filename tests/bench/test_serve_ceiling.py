@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.serve import machine_bounds
-from bench.serve_ceiling import ceilings, describe, draw_users, measure_engine
-from bench.serve_workloads import Operation, Targets
+from bench.serve_ceiling import ceilings, describe, measure_engine
+from bench.serve_workloads import Operation, Targets, uniform_users
 from tests.conftest import RealRun
 
 ENGINE = {"cpu_ms_per_call": 2.0, "wall_ms_per_call": 2.1}
@@ -77,9 +77,9 @@ def test_the_engine_is_timed_on_the_default_request_in_a_child_process(real_run:
 
 
 def test_users_are_drawn_uniformly_from_all_users_and_the_seed_repeats_the_draw() -> None:
-    ids = list(range(1, 611))
-    drawn = draw_users(ids, 6100, seed=1)
-    assert drawn == draw_users(ids, 6100, seed=1) != draw_users(ids, 6100, seed=2)
+    ids = list(range(1001, 1611))  # not the default ids: the ones given are the ones drawn
+    drawn = uniform_users(6100, seed=1, ids=ids)
+    assert drawn == uniform_users(6100, seed=1, ids=ids) != uniform_users(6100, seed=2, ids=ids)
     assert set(drawn) <= set(ids)
     counts = Counter(drawn)
     assert len(counts) > 590  # nearly every user, not a few repeated ones
